@@ -1,0 +1,33 @@
+"""blazeasgi: one fast HTTP/1.1 engine with a native handler API and an ASGI 3 adapter."""
+
+from .config import Config
+from .native import (
+    App,
+    EventSourceResponse,
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Request,
+    Response,
+    StreamingResponse,
+    format_sse,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Config",
+    "EventSourceResponse",
+    "FileResponse",
+    "HTMLResponse",
+    "JSONResponse",
+    "PlainTextResponse",
+    "RedirectResponse",
+    "Request",
+    "Response",
+    "StreamingResponse",
+    "format_sse",
+]

@@ -1,0 +1,251 @@
+"""``blazeasgi module:app``: load a native App or an ASGI app and serve it.
+
+Flags keep uvicorn's names. Every user error (unimportable app, port in use,
+failed startup) is one line on stderr and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .asgi.adapter import ASGIAdapter
+from .config import Config
+from .engine.server import ServedApp, Server, StartupFailed, bind_socket
+from .native.app import App
+
+logger = logging.getLogger("blazeasgi.error")
+DEFAULTS = Config()
+
+LOG_LEVELS = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
+
+
+class AppLoadError(Exception):
+    """The app named on the command line could not be loaded."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="blazeasgi",
+        description="Serve a native blazeasgi App or any ASGI 3 application.",
+    )
+    p.add_argument("app", help="the application as module:attribute, e.g. main:app")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="bind port (default: 8000)")
+    p.add_argument("--uds", help="bind to this UNIX domain socket instead")
+    p.add_argument("--fd", type=int, help="serve on this already-open socket file descriptor")
+    p.add_argument("--backlog", type=int, default=DEFAULTS.backlog, help="listen backlog (default: 2048)")
+    p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (default: auto)")
+    p.add_argument("--lifespan", choices=["auto", "on", "off"], default="auto", help="ASGI lifespan (default: auto)")
+    p.add_argument("--root-path", default="", help="ASGI root_path for apps mounted under a prefix")
+    p.add_argument("--factory", action="store_true", help="treat APP as a factory called with no arguments")
+    p.add_argument("--app-dir", default=".", help="directory added to sys.path before importing (default: .)")
+    p.add_argument(
+        "--timeout-keep-alive",
+        type=float,
+        default=DEFAULTS.keep_alive_timeout,
+        help="close idle keep-alive connections after this many seconds (default: 5)",
+    )
+    p.add_argument(
+        "--timeout-request-head",
+        type=float,
+        default=DEFAULTS.head_timeout,
+        help="a request head must arrive within this many seconds (default: 10)",
+    )
+    p.add_argument(
+        "--timeout-graceful-shutdown",
+        type=float,
+        default=DEFAULTS.graceful_shutdown_timeout,
+        help="seconds in-flight requests get on shutdown (default: 30)",
+    )
+    p.add_argument("--limit-concurrency", type=int, default=0, help="max connections; 503 past it (default: none)")
+    p.add_argument("--limit-request-body", type=int, default=DEFAULTS.max_body_size, help="max request body bytes (default: 1 GiB; 0 = none)")
+    p.add_argument("--limit-request-head", type=int, default=DEFAULTS.max_head_size, help="max request head bytes (default: 65536)")
+    p.add_argument("--limit-request-fields", type=int, default=DEFAULTS.max_header_count, help="max header fields (default: 100)")
+    p.add_argument("--log-level", choices=list(LOG_LEVELS), default="info", help="log level (default: info)")
+    p.add_argument("--access-log", dest="access_log", action="store_true", default=True, help="log each request (default)")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log each request")
+    p.add_argument("--server-header", dest="server_header", action="store_true", default=True, help="send Server (default)")
+    p.add_argument("--no-server-header", dest="server_header", action="store_false", help="do not send Server")
+    p.add_argument("--date-header", dest="date_header", action="store_true", default=True, help="send Date (default)")
+    p.add_argument("--no-date-header", dest="date_header", action="store_false", help="do not send Date")
+    p.add_argument("--version", action="version", version=f"blazeasgi {__version__}")
+    return p
+
+
+def import_from_string(target: str, factory: bool = False) -> Any:
+    module_name, sep, attrs = target.partition(":")
+    if not sep or not module_name or not attrs:
+        raise AppLoadError(f'Import string "{target}" must be in format "<module>:<attribute>".')
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
+            raise AppLoadError(f'Error importing "{module_name}": {exc}') from exc
+        raise AppLoadError(f'Could not import module "{module_name}".') from exc
+    except Exception as exc:
+        raise AppLoadError(f'Error importing "{module_name}": {type(exc).__name__}: {exc}') from exc
+    obj: Any = module
+    try:
+        for attr in attrs.split("."):
+            obj = getattr(obj, attr)
+    except AttributeError:
+        raise AppLoadError(f'Attribute "{attrs}" not found in module "{module_name}".') from None
+    if factory:
+        if not callable(obj):
+            raise AppLoadError(f'Factory "{target}" is not callable.')
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise AppLoadError(f'Factory "{target}" failed: {type(exc).__name__}: {exc}') from exc
+    return obj
+
+
+def to_served_app(obj: Any, root_path: str = "", lifespan: str = "auto") -> ServedApp:
+    """A native App as is; any other callable as an ASGI 3 app."""
+    if isinstance(obj, App):
+        obj.configure(root_path=root_path, lifespan=lifespan)
+        return obj
+    if not callable(obj):
+        raise AppLoadError(f"{obj!r} is neither a blazeasgi App nor an ASGI callable.")
+    return ASGIAdapter(obj, root_path=root_path, lifespan=lifespan)
+
+
+def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise AppLoadError("--loop uvloop: uvloop is not installed (pip install uvloop).") from None
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(format="%(levelname)s:     %(message)s", level=LOG_LEVELS[level])
+    logging.getLogger("blazeasgi").setLevel(LOG_LEVELS[level])
+
+
+def open_sockets(args: argparse.Namespace) -> list[socket.socket]:
+    if args.fd is not None:
+        sock = socket.socket(fileno=args.fd)
+        sock.setblocking(False)
+        return [sock]
+    if args.uds:
+        if os.path.exists(args.uds):
+            os.unlink(args.uds)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(args.uds)
+        os.chmod(args.uds, 0o666)
+        sock.listen(args.backlog)
+        sock.setblocking(False)
+        return [sock]
+    return [bind_socket(args.host, args.port, args.backlog)]
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(
+        keep_alive_timeout=args.timeout_keep_alive,
+        head_timeout=args.timeout_request_head,
+        graceful_shutdown_timeout=args.timeout_graceful_shutdown,
+        max_connections=args.limit_concurrency,
+        max_body_size=args.limit_request_body,
+        max_head_size=args.limit_request_head,
+        max_header_count=args.limit_request_fields,
+        backlog=args.backlog,
+        access_log=args.access_log,
+        server_header=args.server_header,
+        date_header=args.date_header,
+        root_path=args.root_path,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        sys.path.insert(0, os.path.abspath(args.app_dir))
+        served = to_served_app(import_from_string(args.app, args.factory), args.root_path, args.lifespan)
+        factory = loop_factory(args.loop)
+        sockets = open_sockets(args)
+    except AppLoadError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Error: could not bind: {exc}", file=sys.stderr)
+        return 1
+    config = config_from_args(args)
+    return serve(served, config, sockets, factory)
+
+
+def serve(
+    app: ServedApp,
+    config: Config,
+    sockets: list[socket.socket],
+    factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+) -> int:
+    server = Server(app, config)
+
+    async def run() -> None:
+        task = asyncio.ensure_future(server.serve(sockets))
+        started = asyncio.ensure_future(server.started.wait())
+        await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+        if started.done():
+            for sock in sockets:
+                logger.info("Serving on %s (press CTRL+C to quit)", _describe(sock))
+        else:
+            started.cancel()
+        await task
+
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(run())
+    except StartupFailed as exc:
+        print(f"Error: application startup failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
+        pass
+    finally:
+        for sock in sockets:
+            sock.close()
+    logger.info("Stopped")
+    return 0
+
+
+def _describe(sock: socket.socket) -> str:
+    name = sock.getsockname()
+    if isinstance(name, tuple):
+        host = f"[{name[0]}]" if ":" in name[0] else name[0]
+        return f"http://{host}:{name[1]}"
+    return f"unix:{name}"
+
+
+def run(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    config: Config | None = None,
+    loop: str = "auto",
+    lifespan: str = "auto",
+) -> int:
+    """Programmatic equivalent of the CLI, like ``uvicorn.run``."""
+    config = config or Config()
+    served = to_served_app(app, config.root_path, lifespan)
+    return serve(served, config, [bind_socket(host, port, config.backlog)], loop_factory(loop))

@@ -1,0 +1,48 @@
+"""One frozen object carries every limit and timeout from the CLI to the engine.
+
+The defaults follow what the peers ship (uvicorn, h11, nginx) so that moving an app
+over changes nothing but speed; each is justified next to its field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    # -- timeouts (seconds; enforced by a once-a-second sweep, so +-1 s) ----------
+    #: An idle keep-alive connection is closed after this long. uvicorn's default.
+    keep_alive_timeout: float = 5.0
+    #: A request head must arrive completely within this long of its first byte;
+    #: this is what stops slowloris (uvicorn has no such timeout).
+    head_timeout: float = 10.0
+    #: On SIGINT/SIGTERM, in-flight requests get this long before being cut.
+    graceful_shutdown_timeout: float = 30.0
+
+    # -- limits --------------------------------------------------------------------
+    #: Whole request head (request line + headers). 64 KiB, like Node's 16 KiB x4:
+    #: big enough for large cookies and JWTs, small enough to bound memory.
+    max_head_size: int = 65536
+    #: Request-target length in bytes (414 past it). Apache and nginx use 8 KiB.
+    max_target_size: int = 8192
+    #: Number of header fields (431 past it). Apache's default is 100.
+    max_header_count: int = 100
+    #: Request body size (413 past it). 0 means unlimited; 1 GiB by default so a
+    #: client cannot fill the disk or memory of an app that buffers bodies.
+    max_body_size: int = 1 << 30
+    #: Max simultaneous connections; past it new ones get 503. 0 means unlimited.
+    max_connections: int = 0
+    #: listen() backlog: uvicorn's default; raise with net.core.somaxconn.
+    backlog: int = 2048
+    #: Buffered-but-unconsumed request body bytes before reading pauses.
+    read_high_water: int = 65536
+    #: Transport write buffer size at which a streaming writer waits for drain.
+    write_high_water: int = 65536
+
+    # -- response defaults ---------------------------------------------------------
+    server_header: bool = True
+    date_header: bool = True
+    access_log: bool = True
+    #: ASGI root_path, prepended to scope["root_path"].
+    root_path: str = ""

@@ -1,0 +1,525 @@
+"""The connection loop: one asyncio Protocol per connection, httptools underneath.
+
+Per connection the engine keeps, in order:
+  * ``_pipeline``: parsed requests not yet started (pipelining: answered in order),
+  * ``_current``: the request whose handler is running (at most one),
+  * ``_reading``: the request whose body the parser is currently delivering.
+All requests parsed from one ``data_received`` are dispatched after the parser
+returns, so a body that arrived with its head is already buffered when the handler
+starts (no suspension to read it), and pipelined responses leave in one write.
+
+Timeouts cost nothing per request: the server sweeps every connection once a second
+and compares the timestamps kept here (``_idle_since``, ``_head_since``) to its clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from .errors import AppError, ClientDisconnected, ProtocolError
+from .exchange import Exchange
+from .http11 import error_response
+from .tasks import TaskHost
+
+if TYPE_CHECKING:
+    from .server import ServerState
+
+logger = logging.getLogger("blazeasgi.error")
+access_logger = logging.getLogger("blazeasgi.access")
+
+_METHODS = {
+    m.encode(): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+_SPECIAL_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding", b"expect"})
+#: Parsed-but-unstarted pipelined requests before reading pauses.
+_PIPELINE_HIGH_WATER = 64
+#: An unread request body is skipped to keep the connection alive only when
+#: at most this much of it is still to come; past it the connection is closed.
+_MAX_DISCARD = 1 << 20
+
+
+class HTTPConnection(asyncio.Protocol):
+    __slots__ = (
+        "state",
+        "config",
+        "loop",
+        "transport",
+        "client",
+        "server",
+        "scheme",
+        "closed",
+        "write_paused",
+        "_parser",
+        "_url",
+        "_headers",
+        "_head_size",
+        "_host_count",
+        "_content_length",
+        "_chunked_received",
+        "_expect_continue",
+        "_pipeline",
+        "_current",
+        "_reading",
+        "_read_closed",
+        "_read_paused",
+        "_pending_error",
+        "_batch",
+        "_dispatching",
+        "_host",
+        "_drain_waiters",
+        "_idle_since",
+        "_head_since",
+        "_started_at",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.config = state.config
+        self.loop = state.loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.closed = False
+        self.write_paused = False
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._host_count = 0
+        self._content_length = -1
+        self._chunked_received = 0
+        self._expect_continue = False
+        self._pipeline: deque[Exchange] = deque()
+        self._current: Exchange | None = None
+        self._reading: Exchange | None = None
+        self._read_closed = False
+        self._read_paused = False
+        self._pending_error: ProtocolError | None = None
+        self._batch: list[bytes] | None = None
+        self._dispatching = False
+        self._host: TaskHost | None = None
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._idle_since = 0.0
+        self._head_since = 0.0
+        self._started_at = 0.0
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        state = self.state
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        self.server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        self.transport.set_write_buffer_limits(high=self.config.write_high_water)
+        limit = self.config.max_connections
+        if state.draining or (limit and len(state.connections) >= limit):
+            self.transport.write(error_response(503, "Service Unavailable"))
+            self.closed = True
+            transport.close()
+            return
+        state.connections.add(self)
+        self._idle_since = state.clock
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.state.connections.discard(self)
+        for ex in (self._current, self._reading):
+            if ex is not None:
+                ex._lost()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+        if self._host is not None:
+            self._host.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._read_closed:
+            return
+        self._idle_since = 0.0
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # No protocol switch in the core: answer the request as plain HTTP,
+            # then close (the client may already be sending the new protocol).
+            if self._reading is not None:
+                self._reading.keep_alive = False
+            self._read_closed = True
+        except httptools.HttpParserError as exc:
+            if not self._read_closed:  # bytes after a final request are ignored
+                self._protocol_error(_as_protocol_error(exc))
+                return
+        if self._pipeline and self._current is None:
+            self._run_next()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiters = self._drain_waiters
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        waiters.clear()
+
+    def eof_received(self) -> bool | None:
+        # Half-close from the client: finish what is queued, then close.
+        self._read_closed = True
+        if self._current is None and not self._pipeline:
+            self.close()
+        return True
+
+    # -- httptools callbacks (hot path) ----------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+        self._host_count = 0
+        self._content_length = -1
+        self._chunked_received = 0
+        self._expect_continue = False
+        self._head_since = self.state.clock
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.config.max_target_size:
+            raise ProtocolError(414, "Request-URI Too Long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        self._headers.append((name, value))
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self.config.max_head_size:
+            raise ProtocolError(431, "Request Header Fields Too Large")
+        if name in _SPECIAL_HEADERS:
+            self._special_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise ProtocolError(505, "HTTP Version Not Supported")
+        config = self.config
+        headers = self._headers
+        if len(headers) > config.max_header_count:
+            raise ProtocolError(431, "Too many header fields")
+        if self._host_count != 1 and (self._host_count or version == "1.1"):
+            raise ProtocolError(400, "Missing or repeated Host header")
+        if config.max_body_size and self._content_length > config.max_body_size:
+            raise ProtocolError(413, "Request body too large")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        target = self._url
+        if target[:1] != b"/":
+            target = _non_origin_target(method, target)
+        ex = Exchange(
+            self,
+            method,
+            target,
+            headers,
+            version,
+            parser.should_keep_alive(),
+            self._expect_continue,
+        )
+        self._head_since = 0.0
+        self._reading = ex
+        self._pipeline.append(ex)
+        if len(self._pipeline) > _PIPELINE_HIGH_WATER and not self._read_paused:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        ex = self._reading
+        assert ex is not None
+        ex._feed(body)
+        if ex._buffered > self.config.read_high_water and not self._read_paused:
+            self._read_paused = True
+            self.transport.pause_reading()
+        if self._content_length < 0:  # chunked: enforce the limit as it streams
+            self._chunked_received += len(body)
+            limit = self.config.max_body_size
+            if limit and self._chunked_received > limit:
+                raise ProtocolError(413, "Request body too large")
+
+    def on_message_complete(self) -> None:
+        ex = self._reading
+        assert ex is not None
+        ex._end()
+        self._reading = None
+        if not ex.keep_alive:
+            self._read_closed = True
+
+    # -- headers that steer framing (cold path) -------------------------------------
+    def _special_header(self, name: bytes, value: bytes) -> None:
+        if name == b"host":
+            self._host_count += 1
+        elif name == b"content-length":
+            # llhttp has already rejected non-digits, signs and conflicting repeats.
+            self._content_length = int(value)
+        elif name == b"transfer-encoding":
+            codings = [c.strip().lower() for c in value.split(b",")]
+            if codings[-1] != b"chunked":
+                raise ProtocolError(400, "Transfer-Encoding must end in chunked")
+            if len(codings) != 1:
+                raise ProtocolError(501, "Unsupported transfer coding")
+        elif name == b"expect":
+            if value.strip().lower() == b"100-continue":
+                self._expect_continue = True
+            else:
+                raise ProtocolError(417, "Expectation Failed")
+
+    # -- dispatch ------------------------------------------------------------------
+    def _run_next(self) -> None:
+        """Run queued requests in order until one suspends or none are left."""
+        pipeline = self._pipeline
+        dispatch = self.state.dispatch
+        batched = len(pipeline) > 1
+        if batched:
+            self._batch = []
+        self._dispatching = True
+        try:
+            while pipeline and self._current is None and not self.closed:
+                ex = pipeline.popleft()
+                self._current = ex
+                if self.state.access_log:
+                    self._started_at = perf_counter()
+                try:
+                    pending = dispatch(ex)
+                except Exception as exc:
+                    self._handler_failed(ex, exc)
+                    pending = None
+                if pending is None:
+                    self._finish(ex)
+                else:
+                    host = self._host
+                    if host is None:
+                        host = self._host = TaskHost(self.loop)
+                    host.run(pending, self._on_handler_done)
+        finally:
+            self._dispatching = False
+            if batched:
+                self._flush_batch()
+        if self._current is None and not pipeline:
+            if self._pending_error is not None:
+                self._send_error(self._pending_error)
+            elif self._read_closed and not self.closed and self._reading is None:
+                self.close()
+            elif self._read_paused and self._reading is None:
+                self._read_paused = False
+                self.transport.resume_reading()
+
+    def _on_handler_done(self, result: Any, exc: BaseException | None) -> None:
+        ex = self._current
+        if ex is None:  # pragma: no cover - defensive: the connection was reset
+            return
+        if exc is not None:
+            self._handler_failed(ex, exc)
+        self._finish(ex)
+        if not self._dispatching:
+            self._run_next()
+
+    def _handler_failed(self, ex: Exchange, exc: BaseException) -> None:
+        if isinstance(exc, ClientDisconnected) and (self.closed or ex.body_error is not None):
+            pass  # the client left or broke its body: not the app's fault, no log
+        elif isinstance(exc, asyncio.CancelledError):
+            logger.error("Handler for %s %s was cancelled", ex.method, _show(ex.target))
+        else:
+            logger.error(
+                "Exception in handler for %s %s", ex.method, _show(ex.target), exc_info=exc
+            )
+        if not ex.response_started and not self.closed:
+            if ex.body_error is not None:
+                ex.response_started = ex.response_complete = True
+                ex.status = ex.body_error.status
+                self._send_error(ex.body_error)
+            else:
+                ex.respond(500, _TEXT_PLAIN, b"Internal Server Error", close=True)
+        else:
+            ex.response_complete = True
+            ex.keep_alive = False
+
+    def _finish(self, ex: Exchange) -> None:
+        self._current = None
+        if not ex.response_complete:
+            if not ex.response_started:
+                if not self.closed:
+                    logger.error(
+                        "Handler for %s %s returned without a response",
+                        ex.method,
+                        _show(ex.target),
+                    )
+                    ex.respond(500, _TEXT_PLAIN, b"Internal Server Error", close=True)
+            else:
+                logger.error(
+                    "Handler for %s %s returned before the response body ended",
+                    ex.method,
+                    _show(ex.target),
+                )
+                ex.keep_alive = False
+        if self.state.access_log:
+            self._log_access(ex)
+        if not ex.keep_alive:
+            self.close()
+            return
+        if not ex.body_complete:
+            # An unread body must not be parsed as the next request: skip it, or
+            # close when it is large or the client still waits for 100-continue.
+            left = self._content_length - ex._buffered if self._content_length >= 0 else -1
+            if (ex.expect_continue and not ex._continue_sent) or not 0 <= left <= _MAX_DISCARD:
+                self.close()
+                return
+            ex.discard_body = True
+            ex._chunks = []
+            ex._buffered = 0
+            self._body_consumed()
+        if not self._pipeline:
+            self._idle_since = self.state.clock
+
+    # -- writing ----------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        batch = self._batch
+        if batch is not None:
+            batch.append(data)
+            if len(batch) > 64:
+                self._flush_batch()
+                self._batch = []
+            return
+        if not self.closed:
+            self.transport.write(data)
+
+    def _flush_batch(self) -> None:
+        batch = self._batch
+        self._batch = None
+        if batch and not self.closed:
+            self.transport.write(b"".join(batch))
+
+    async def drain(self) -> None:
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+        if not self.write_paused:
+            return
+        waiter = self.loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+
+    def abort_after_write(self) -> None:
+        """The response is broken (e.g. wrong length): close once flushed."""
+        self._read_closed = True
+
+    def _body_consumed(self) -> None:
+        if self._read_paused and len(self._pipeline) <= _PIPELINE_HIGH_WATER:
+            self._read_paused = False
+            if not self.closed:
+                self.transport.resume_reading()
+
+    # -- errors, timeouts, closing -----------------------------------------------------
+    def _protocol_error(self, error: ProtocolError) -> None:
+        self._read_closed = True
+        current = self._current
+        if current is None and not self._pipeline:
+            self._send_error(error)
+            return
+        # Earlier requests are answered first. A handler waiting for a body that
+        # turned out malformed sees the client as gone, and its request gets this
+        # error instead of a 500 if it has not answered yet.
+        reading = self._reading
+        self._reading = None
+        if reading is not None and reading is current:
+            current.body_error = error
+            current._lost()
+            return
+        if reading is not None and reading in self._pipeline:
+            # A queued request's body broke: it and anything after it are dropped.
+            while self._pipeline and self._pipeline[-1] is not reading:
+                self._pipeline.pop()
+            self._pipeline.pop()
+        self._pending_error = error
+        if current is None:
+            self._run_next()
+
+    def _send_error(self, error: ProtocolError) -> None:
+        self._pending_error = None
+        if not self.closed:
+            self.transport.write(error_response(error.status, error.message))
+        self.close()
+
+    def timeout_head(self) -> None:
+        """The request head did not arrive in time (slowloris): 408 and close."""
+        self._send_error(ProtocolError(408, "Request Timeout"))
+
+    def is_idle(self) -> bool:
+        return self._current is None and not self._pipeline
+
+    def close(self) -> None:
+        self._read_closed = True
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def _log_access(self, ex: Exchange) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        client = self.client
+        duration = (perf_counter() - self._started_at) * 1000.0
+        access_logger.info(
+            '%s - "%s %s HTTP/%s" %d %d %.1fms',
+            f"{client[0]}:{client[1]}" if client else "-",
+            ex.method,
+            _show(ex.target),
+            ex.http_version,
+            ex.status,
+            ex.bytes_sent,
+            duration,
+        )
+
+
+_TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+
+
+def _show(target: bytes) -> str:
+    return target.decode("latin-1")
+
+
+def _non_origin_target(method: str, target: bytes) -> bytes:
+    """Reduce absolute-form to its path; allow '*' for OPTIONS (RFC 9112 §3.2)."""
+    if target == b"*" and method == "OPTIONS":
+        return target
+    if method == "CONNECT":
+        return target
+    lower = target[:8].lower()
+    if lower.startswith(b"http://") or lower.startswith(b"https://"):
+        rest = target.split(b"://", 1)[1]
+        slash = rest.find(b"/")
+        query = rest.find(b"?")
+        if slash < 0 or (0 <= query < slash):
+            return b"/" + rest[query:] if query >= 0 else b"/"
+        return rest[slash:]
+    raise ProtocolError(400, "Invalid request target")
+
+
+def _as_protocol_error(exc: httptools.HttpParserError) -> ProtocolError:
+    cause = exc.__context__
+    if isinstance(cause, ProtocolError):
+        return cause
+    if isinstance(exc, httptools.HttpParserInvalidMethodError):
+        return ProtocolError(400, "Invalid HTTP method")
+    message = str(exc.args[0]) if exc.args else "Bad Request"
+    if "version" in message.lower():
+        return ProtocolError(505, "HTTP Version Not Supported")
+    if "transfer-encoding" in message.lower() and "invalid" in message.lower():
+        return ProtocolError(400, "Invalid Transfer-Encoding")
+    return ProtocolError(400, f"Invalid HTTP request: {message}")

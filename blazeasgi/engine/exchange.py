@@ -1,0 +1,325 @@
+"""One request/response on a connection, as the engine hands it to an interface.
+
+An ``Exchange`` is the whole contract between the engine and the two interfaces
+(native API, ASGI adapter): the parsed request head, the de-chunked body as a
+stream with read backpressure, and a response writer that owns the framing
+(Content-Length or chunked, HEAD, no-body statuses, length checks, keep-alive).
+Neither interface ever sees raw HTTP/1.1 bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, BinaryIO
+
+from .errors import AppError, ClientDisconnected, ProtocolError
+from .http11 import CONTINUE_100, LAST_CHUNK, NO_BODY_STATUSES, STATUS_LINES, status_line
+
+if TYPE_CHECKING:
+    from .connection import HTTPConnection
+
+_CRLF = b"\r\n"
+_CLOSE = b"connection: close\r\n"
+_KEEP_ALIVE = b"connection: keep-alive\r\n"
+_CHUNKED = b"transfer-encoding: chunked\r\n"
+
+
+class Exchange:
+    __slots__ = (
+        # request
+        "conn",
+        "method",
+        "target",
+        "path",
+        "query_string",
+        "headers",
+        "http_version",
+        "keep_alive",
+        "expect_continue",
+        # request body
+        "_chunks",
+        "_buffered",
+        "body_complete",
+        "_body_waiter",
+        "_continue_sent",
+        "discard_body",
+        "body_error",
+        # response
+        "status",
+        "response_started",
+        "response_complete",
+        "_chunked",
+        "_remaining",
+        "_no_body",
+        "bytes_sent",
+        "_disconnect_waiter",
+    )
+
+    def __init__(
+        self,
+        conn: HTTPConnection,
+        method: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        http_version: str,
+        keep_alive: bool,
+        expect_continue: bool,
+    ) -> None:
+        self.conn = conn
+        self.method = method
+        self.target = target
+        path, sep, query = target.partition(b"?")
+        self.path = path
+        self.query_string = query
+        self.headers = headers
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self.body_complete = False
+        self._body_waiter: asyncio.Future[None] | None = None
+        self._continue_sent = False
+        self.discard_body = False
+        self.body_error: ProtocolError | None = None
+        self.status = 0
+        self.response_started = False
+        self.response_complete = False
+        self._chunked = False
+        self._remaining: int | None = None
+        self._no_body = method == "HEAD"
+        self.bytes_sent = 0
+        self._disconnect_waiter: asyncio.Future[None] | None = None
+
+    # -- connection facts ---------------------------------------------------------
+    @property
+    def client(self) -> tuple[str, int] | None:
+        return self.conn.client
+
+    @property
+    def server(self) -> tuple[str, int] | None:
+        return self.conn.server
+
+    @property
+    def scheme(self) -> str:
+        return self.conn.scheme
+
+    @property
+    def disconnected(self) -> bool:
+        return self.conn.closed
+
+    # -- request body (engine side) ----------------------------------------------
+    def _feed(self, chunk: bytes) -> None:
+        if self.discard_body:
+            return
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        waiter = self._body_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _end(self) -> None:
+        self.body_complete = True
+        waiter = self._body_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _lost(self) -> None:
+        for waiter in (self._body_waiter, self._disconnect_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    # -- request body (interface side) -------------------------------------------
+    async def receive_body(self) -> tuple[bytes, bool]:
+        """The next part of the body (everything buffered) and whether more follows.
+
+        Raises ClientDisconnected if the client goes away before the body ends.
+        """
+        while True:
+            if self._chunks:
+                chunks = self._chunks
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                self._chunks = []
+                self._buffered = 0
+                self.conn._body_consumed()
+                return data, not self.body_complete
+            if self.body_complete:
+                return b"", False
+            if self.conn.closed or self.body_error is not None:
+                raise ClientDisconnected("client disconnected before the body was read")
+            if self.expect_continue and not self._continue_sent and not self.response_started:
+                self._continue_sent = True
+                self.conn._write(CONTINUE_100)
+            self._body_waiter = self.conn.loop.create_future()
+            await self._body_waiter
+            self._body_waiter = None
+
+    async def read_body(self) -> bytes:
+        """The whole remaining body (bounded by Config.max_body_size)."""
+        if self.body_complete and len(self._chunks) <= 1:
+            data = self._chunks[0] if self._chunks else b""
+            self._chunks = []
+            self._buffered = 0
+            return data
+        parts = []
+        more = True
+        while more:
+            data, more = await self.receive_body()
+            parts.append(data)
+        return b"".join(parts)
+
+    async def wait_disconnect(self) -> None:
+        """Returns when the client has gone (or at once if it already has)."""
+        if self.conn.closed:
+            return
+        self._disconnect_waiter = self.conn.loop.create_future()
+        await self._disconnect_waiter
+
+    # -- response -------------------------------------------------------------------
+    def _framing_close(self, close: bool) -> bytes:
+        if close or not self.keep_alive or self.conn.state.draining:
+            self.keep_alive = False
+            return _CLOSE
+        if self.http_version == "1.0":
+            return _KEEP_ALIVE
+        return b""
+
+    def respond(self, status: int, header_block: bytes, body: bytes, close: bool = False) -> None:
+        """Send a whole response in one write.
+
+        ``header_block`` is the app's own header lines, already validated and free of
+        framing headers (see http11.build_head); the engine adds the rest.
+        """
+        if self.response_started:
+            raise AppError("response already started")
+        self.response_started = True
+        self.response_complete = True
+        self.status = status
+        conn = self.conn
+        try:
+            line = STATUS_LINES[status]
+        except KeyError:
+            line = status_line(status)
+        if status in NO_BODY_STATUSES:
+            data = b"".join(
+                (line, conn.state.default_headers, header_block, self._framing_close(close), _CRLF)
+            )
+        else:
+            data = b"".join(
+                (
+                    line,
+                    conn.state.default_headers,
+                    b"content-length: %d\r\n" % len(body),
+                    header_block,
+                    self._framing_close(close),
+                    _CRLF,
+                    b"" if self._no_body else body,
+                )
+            )
+            self.bytes_sent = len(body)
+        conn._write(data)
+
+    def start(
+        self, status: int, header_block: bytes, content_length: int | None, close: bool = False
+    ) -> None:
+        """Send the response head; the body follows through ``write``/``end``."""
+        if self.response_started:
+            raise AppError("response already started")
+        line = status_line(status)
+        self.response_started = True
+        self.status = status
+        framing = b""
+        if status in NO_BODY_STATUSES:
+            self._no_body = True
+        elif content_length is not None:
+            framing = b"content-length: %d\r\n" % content_length
+            self._remaining = content_length
+        elif self.http_version == "1.1":
+            if not self._no_body:
+                framing = _CHUNKED
+                self._chunked = True
+        else:
+            close = True  # HTTP/1.0 and no length: the body ends at close
+        self.conn._write(
+            b"".join(
+                (line, self.conn.state.default_headers, framing, header_block, self._framing_close(close), _CRLF)
+            )
+        )
+
+    async def write(self, data: bytes, more: bool = True) -> None:
+        """Send part of the body, waiting while the client is not keeping up."""
+        if not self.response_started:
+            raise AppError("response body sent before the response started")
+        if self.response_complete:
+            if data or more:
+                raise AppError("response already complete")
+            return
+        if self._no_body:  # HEAD, 204, 304: the app's body is not sent or checked
+            if not more:
+                self.response_complete = True
+            return
+        conn = self.conn
+        if conn.closed:
+            raise ClientDisconnected("client disconnected")
+        remaining = self._remaining
+        if remaining is not None:
+            remaining -= len(data)
+            self._remaining = remaining
+            if remaining < 0 or (not more and remaining > 0):
+                self.response_complete = True
+                self.keep_alive = False
+                conn.abort_after_write()
+                raise AppError(
+                    f"response body length does not match Content-Length "
+                    f"({'more' if remaining < 0 else 'less'} than declared)"
+                )
+        if not more:
+            self.response_complete = True
+        self.bytes_sent += len(data)
+        if self._chunked:
+            if data:
+                out = b"%x\r\n%s\r\n" % (len(data), data)
+                conn._write(out + LAST_CHUNK if not more else out)
+            elif not more:
+                conn._write(LAST_CHUNK)
+        elif data:
+            conn._write(data)
+        if conn.write_paused:
+            await conn.drain()
+
+    async def end(self) -> None:
+        await self.write(b"", more=False)
+
+    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` as (part of) the body.
+
+        Uses the event loop's zero-copy ``sendfile`` where the transport supports
+        it and falls back to reads and writes with backpressure otherwise.
+        """
+        conn = self.conn
+        conn._flush_batch()
+        if self._no_body or count == 0:
+            await self.write(b"", more=False)
+            return
+        remaining = self._remaining
+        if remaining is not None and count > remaining:
+            raise AppError("file range is larger than the declared Content-Length")
+        if conn.closed:
+            raise ClientDisconnected("client disconnected")
+        try:
+            await conn.loop.sendfile(conn.transport, file, offset, count, fallback=False)
+        except (NotImplementedError, AttributeError, RuntimeError):
+            file.seek(offset)
+            left = count
+            while left > 0:
+                data = file.read(min(left, 262144))
+                if not data:
+                    raise AppError("file shrank while being sent")
+                left -= len(data)
+                await self.write(data, more=True)
+            await self.write(b"", more=False)
+            return
+        if self._remaining is not None:
+            self._remaining -= count
+        self.bytes_sent += count
+        await self.write(b"", more=False)

@@ -1,0 +1,161 @@
+"""Run handler coroutines without a Task per request, falling back to a real Task.
+
+A Task per request costs a Task object plus one trip round the event loop before
+the handler's first line runs (3.11 has no eager tasks). Most handlers never
+suspend, so each connection steps the handler coroutine directly, inside a fresh
+``contextvars.Context`` and with the connection's *host task* entered as the
+current task, so ``asyncio.current_task()`` (which anyio needs) is a real Task.
+If the coroutine suspends, it is handed to that same host task, which keeps
+driving it in the same Context; cancel scopes entered before the suspension
+therefore belong to the task that later runs them, as asyncio promises.
+
+The host task is created on a connection's first coroutine handler and parks on a
+future between requests. One connection runs one handler at a time (pipelined
+requests are answered in order), so one host task per connection suffices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from asyncio.tasks import _enter_task, _leave_task  # C implementations on CPython
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+#: Called once with (result, None) or (None, exception) when a coroutine ends.
+DoneCallback = Callable[[Any, BaseException | None], None]
+
+
+class _Resume:
+    """Awaited by the host task: keeps driving ``coro`` in ``ctx``."""
+
+    __slots__ = ("coro", "ctx", "first", "on_done")
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        ctx: contextvars.Context,
+        first: Any,
+        on_done: DoneCallback,
+    ) -> None:
+        self.coro = coro
+        self.ctx = ctx
+        self.first = first  # what the coroutine yielded when it first suspended
+        self.on_done = on_done
+
+    def __await__(self) -> Generator[Any, None, None]:
+        coro, run = self.coro, self.ctx.run
+        to_yield = self.first
+        while True:
+            thrown: BaseException | None = None
+            try:
+                yield to_yield
+            except BaseException as exc:  # the Task threw in: a cancellation
+                thrown = exc
+            try:
+                if thrown is None:
+                    to_yield = run(coro.send, None)
+                else:
+                    to_yield = run(coro.throw, thrown)
+            except StopIteration as stop:
+                self.on_done(stop.value, None)
+                return
+            except BaseException as exc:
+                self.on_done(None, exc)
+                return
+
+
+class TaskHost:
+    """One per connection: runs its handler coroutines, eagerly when possible."""
+
+    __slots__ = ("_loop", "_task", "_wake", "_jobs", "_busy", "_closed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._wake: asyncio.Future[None] | None = None
+        self._jobs: list[_Resume] = []
+        self._busy = False
+        self._closed = False
+        self._task = loop.create_task(self._main())
+
+    def run(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
+        """Start ``coro``; ``on_done`` fires now if it ends without suspending."""
+        ctx = contextvars.copy_context()
+        if self._busy:
+            # Called from inside the host task (the previous handler just ended
+            # there): queue it; the task starts it as soon as this step returns.
+            self._jobs.append(_Resume(coro, ctx, None, on_done))
+            return
+        loop, task = self._loop, self._task
+        _enter_task(loop, task)
+        try:
+            first = ctx.run(coro.send, None)
+        except StopIteration as stop:
+            _leave_task(loop, task)
+            on_done(stop.value, None)
+            return
+        except BaseException as exc:
+            _leave_task(loop, task)
+            on_done(None, exc)
+            return
+        _leave_task(loop, task)
+        self._jobs.append(_Resume(coro, ctx, first, on_done))
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def close(self) -> None:
+        """The connection is gone: end the host task once its current job ends."""
+        self._closed = True
+        if not self._busy and not self._jobs:
+            self._task.cancel()
+
+    async def _main(self) -> None:
+        jobs = self._jobs
+        while True:
+            if not jobs:
+                if self._closed:
+                    return
+                self._wake = self._loop.create_future()
+                try:
+                    await self._wake
+                except asyncio.CancelledError:
+                    if not jobs:
+                        return  # closed while idle
+                    # Someone cancelled the host task while a handler that had
+                    # just suspended was being handed over: deliver it there.
+                    job = jobs.pop(0)
+                    self._busy = True
+                    try:
+                        await _Cancelled(job)
+                    finally:
+                        self._busy = False
+                continue
+            job = jobs.pop(0)
+            self._busy = True
+            try:
+                await job
+            finally:
+                self._busy = False
+
+
+class _Cancelled:
+    """Like ``_Resume`` but first throws CancelledError into the coroutine."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: _Resume) -> None:
+        self.job = job
+
+    def __await__(self) -> Generator[Any, None, None]:
+        job = self.job
+        try:
+            to_yield = job.ctx.run(job.coro.throw, asyncio.CancelledError())
+        except StopIteration as stop:
+            job.on_done(stop.value, None)
+            return
+        except BaseException as exc:
+            job.on_done(None, exc)
+            return
+        job.first = to_yield
+        yield from job.__await__()

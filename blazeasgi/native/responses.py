@@ -1,0 +1,344 @@
+"""Native responses. Each knows how to put itself on an Exchange (``emit``).
+
+``emit`` returns None when the response was written synchronously (the hot path:
+plain and JSON responses, one write) or a coroutine for streamed bodies and files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import AsyncIterable, Coroutine, Iterable, Mapping, Sequence
+from email.utils import formatdate, parsedate_to_datetime
+from mimetypes import guess_type
+from typing import Any, Union
+from urllib.parse import quote
+
+from ..engine.exchange import Exchange
+from ..engine.http11 import ResponseHead, build_head
+
+try:  # orjson when installed: ~5x faster on typical payloads
+    import orjson
+
+    def _dump_json(content: Any) -> bytes:
+        return orjson.dumps(content)
+
+except ImportError:  # pragma: no cover - exercised in the no-extras tox env
+
+    def _dump_json(content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+HeadersLike = Union[Mapping[str, str], Sequence[tuple[str, str]], None]
+
+# Encoded header blocks by (media_type, headers) so a handler that returns the same
+# headers on every request pays for validation and encoding once. Measured: a block of
+# five security headers costs ~2.1 us to build and ~0.4 us to look up.
+_HEAD_CACHE: dict[Any, ResponseHead] = {}
+_HEAD_CACHE_MAX = 1024
+
+
+def _content_type(media_type: str | None, charset: str) -> str | None:
+    if media_type is not None and media_type.startswith("text/") and "charset=" not in media_type:
+        return f"{media_type}; charset={charset}"
+    return media_type
+
+
+def encode_head(headers: HeadersLike, media_type: str | None) -> ResponseHead:
+    """Validate and encode a response's headers (cached for hashable inputs)."""
+    items: tuple[tuple[str, str], ...]
+    if headers is None:
+        items = ()
+    elif isinstance(headers, Mapping):
+        items = tuple(headers.items())
+    else:
+        items = tuple(headers)
+    key = (media_type, items)
+    try:
+        head = _HEAD_CACHE.get(key)
+    except TypeError:  # unhashable values: no caching
+        head, key = None, None
+    if head is not None:
+        return head
+    pairs = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]
+    if media_type is not None and not any(k == b"content-type" for k, _ in pairs):
+        pairs.insert(0, (b"content-type", media_type.encode("latin-1")))
+    head = build_head(pairs)
+    if key is not None:
+        if len(_HEAD_CACHE) >= _HEAD_CACHE_MAX:
+            _HEAD_CACHE.clear()
+        _HEAD_CACHE[key] = head
+    return head
+
+
+class Response:
+    media_type: str | None = None
+    charset = "utf-8"
+
+    __slots__ = ("body", "status_code", "headers", "_media_type")
+
+    def __init__(
+        self,
+        content: bytes | str | None = None,
+        status_code: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self._media_type = _content_type(
+            media_type if media_type is not None else self.media_type, self.charset
+        )
+        self.body = self.render(content)
+
+    def render(self, content: Any) -> bytes:
+        if content is None:
+            return b""
+        if isinstance(content, bytes):
+            return content
+        if isinstance(content, str):
+            return content.encode(self.charset)
+        if isinstance(content, (bytearray, memoryview)):
+            return bytes(content)
+        raise TypeError(f"{type(self).__name__} content must be bytes or str, not {type(content).__name__}")
+
+    def head(self) -> ResponseHead:
+        return encode_head(self.headers, self._media_type)
+
+    def emit(self, ex: Exchange) -> Coroutine[Any, Any, None] | None:
+        head = self.head()
+        ex.respond(self.status_code, head.block, self.body, head.close)
+        return None
+
+
+class PlainTextResponse(Response):
+    media_type = "text/plain"
+
+
+class HTMLResponse(Response):
+    media_type = "text/html"
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _dump_json(content)
+
+
+class RedirectResponse(Response):
+    def __init__(self, url: str, status_code: int = 307, headers: HeadersLike = None) -> None:
+        location = quote(url, safe=":/%#?=@[]!$&'()*+,;")
+        merged = list(headers.items() if isinstance(headers, Mapping) else headers or ())
+        merged.append(("location", location))
+        super().__init__(b"", status_code, merged)
+
+
+Chunk = Union[bytes, str]
+
+
+class StreamingResponse(Response):
+    """A body from an async or sync iterator, sent chunked as it is produced.
+
+    Each chunk waits for the client to keep up (write backpressure). Sync
+    iterators run inline on the event loop: keep them non-blocking.
+    """
+
+    __slots__ = ("content",)
+
+    def __init__(
+        self,
+        content: AsyncIterable[Chunk] | Iterable[Chunk],
+        status_code: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(None, status_code, headers, media_type)
+        self.content = content
+
+    def emit(self, ex: Exchange) -> Coroutine[Any, Any, None]:
+        return self._stream(ex)
+
+    async def _stream(self, ex: Exchange) -> None:
+        head = self.head()
+        ex.start(self.status_code, head.block, head.content_length, head.close)
+        content = self.content
+        charset = self.charset
+        if isinstance(content, AsyncIterable):
+            iterator = content.__aiter__()
+            try:
+                async for chunk in iterator:
+                    await ex.write(chunk if isinstance(chunk, bytes) else chunk.encode(charset))
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        else:
+            for chunk in content:
+                await ex.write(chunk if isinstance(chunk, bytes) else chunk.encode(charset))
+        await ex.end()
+
+
+def format_sse(
+    data: Any, event: str | None = None, id: str | None = None, retry: int | None = None
+) -> bytes:
+    """One server-sent event (text/event-stream framing, multi-line data split)."""
+    lines = []
+    if event is not None:
+        lines.append(f"event: {event}")
+    if id is not None:
+        lines.append(f"id: {id}")
+    if retry is not None:
+        lines.append(f"retry: {retry}")
+    if not isinstance(data, str):
+        data = json.dumps(data)
+    lines.extend(f"data: {line}" for line in data.split("\n"))
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+class EventSourceResponse(StreamingResponse):
+    """Server-sent events: yield strings/objects (each becomes a ``data:`` event)
+    or bytes already framed with ``format_sse``."""
+
+    def __init__(
+        self,
+        content: AsyncIterable[Any] | Iterable[Any],
+        status_code: int = 200,
+        headers: HeadersLike = None,
+    ) -> None:
+        merged = list(headers.items() if isinstance(headers, Mapping) else headers or ())
+        merged += [("cache-control", "no-cache"), ("x-accel-buffering", "no")]
+        super().__init__(_sse_frames(content), status_code, merged, "text/event-stream")
+
+
+async def _sse_frames(content: AsyncIterable[Any] | Iterable[Any]) -> Any:
+    if isinstance(content, AsyncIterable):
+        async for item in content:
+            yield item if isinstance(item, bytes) else format_sse(item)
+    else:
+        for item in content:
+            yield item if isinstance(item, bytes) else format_sse(item)
+
+
+class FileResponse(Response):
+    """A file, sent with sendfile where the loop supports it.
+
+    Honours a single ``Range`` (206/416), ``If-None-Match``/``ETag``,
+    ``If-Modified-Since``/``Last-Modified`` (304) and HEAD. Several ranges in one
+    request are answered with the whole file, which RFC 9110 §14.2 allows.
+    """
+
+    __slots__ = ("path", "filename", "stat_result")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status_code: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.filename = filename
+        if media_type is None:
+            media_type = guess_type(filename or self.path)[0] or "application/octet-stream"
+        super().__init__(None, status_code, headers, media_type)
+        self.stat_result: os.stat_result | None = None
+
+    def emit(self, ex: Exchange) -> Coroutine[Any, Any, None]:
+        return self._send_file(ex)
+
+    async def _send_file(self, ex: Exchange) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            Response(b"Not Found", 404, media_type="text/plain").emit(ex)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            Response(b"Not Found", 404, media_type="text/plain").emit(ex)
+            return
+        size = st.st_size
+        etag = '"' + hashlib.md5(f"{st.st_mtime_ns}-{size}".encode(), usedforsecurity=False).hexdigest() + '"'
+        last_modified = formatdate(st.st_mtime, usegmt=True)
+        base: list[tuple[str, str]] = list(
+            self.headers.items() if isinstance(self.headers, Mapping) else self.headers or ()
+        )
+        base += [("etag", etag), ("last-modified", last_modified), ("accept-ranges", "bytes")]
+        if self.filename is not None:
+            base.append(("content-disposition", f"attachment; filename*=utf-8''{quote(self.filename)}"))
+        request_headers = dict(ex.headers)  # last value wins; fine for these fields
+        if _not_modified(request_headers, etag, st.st_mtime):
+            head = encode_head(base, None)
+            ex.respond(304, head.block, b"", head.close)
+            return
+        status, offset, count = self.status_code, 0, size
+        range_value = request_headers.get(b"range")
+        if range_value is not None and _if_range_ok(request_headers, etag, last_modified):
+            parsed = _parse_range(range_value.decode("latin-1"), size)
+            if parsed is None:
+                base.append(("content-range", f"bytes */{size}"))
+                head = encode_head(base, "text/plain; charset=utf-8")
+                ex.respond(416, head.block, b"Range Not Satisfiable", head.close)
+                return
+            if parsed != (0, size):
+                offset, end = parsed
+                count = end - offset
+                status = 206
+                base.append(("content-range", f"bytes {offset}-{end - 1}/{size}"))
+        head = encode_head(base, self._media_type)
+        ex.start(status, head.block, count, head.close)
+        if ex.method == "HEAD":
+            await ex.end()
+            return
+        with open(self.path, "rb") as file:
+            await ex.sendfile(file, offset, count)
+
+
+def _not_modified(headers: dict[bytes, bytes], etag: str, mtime: float) -> bool:
+    inm = headers.get(b"if-none-match")
+    if inm is not None:
+        tags = [t.strip().removeprefix("W/") for t in inm.decode("latin-1").split(",")]
+        return "*" in tags or etag in tags
+    ims = headers.get(b"if-modified-since")
+    if ims is not None:
+        try:
+            return int(mtime) <= parsedate_to_datetime(ims.decode("latin-1")).timestamp()
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _if_range_ok(headers: dict[bytes, bytes], etag: str, last_modified: str) -> bool:
+    value = headers.get(b"if-range")
+    if value is None:
+        return True
+    text = value.decode("latin-1").strip()
+    return text == etag or text == last_modified
+
+
+def _parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """(start, end-exclusive) for one satisfiable byte range; whole file otherwise.
+
+    Returns None when the range is unsatisfiable (416).
+    """
+    unit, _, spec = value.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return (0, size)  # unknown unit or several ranges: ignore Range
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return (0, size)
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix <= 0:
+                return None
+            return (max(size - suffix, 0), size)
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return (0, size)
+    if start >= size or start >= end:
+        return None if start >= size else (0, size)
+    return (start, min(end, size))
