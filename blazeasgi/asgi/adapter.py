@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from ..engine.errors import ClientDisconnected, ProtocolError
 from ..engine.exchange import Exchange
-from ..engine.http11 import ResponseHead, build_head
+from ..engine.http11 import HeadCache, ResponseHead
 from ..types import ASGIApp, Message
 from .lifespan import Lifespan
 
@@ -31,6 +31,7 @@ class ASGIAdapter:
         self._raw_root = root_path.encode("ascii")
         self.lifespan = Lifespan(app, lifespan)
         self.state = self.lifespan.state
+        self.heads = HeadCache()
 
     async def startup(self) -> None:
         await self.lifespan.startup()
@@ -62,7 +63,7 @@ class ASGIAdapter:
             "headers": ex.headers,
             "state": self.state.copy(),
         }
-        cycle = HTTPCycle(ex)
+        cycle = HTTPCycle(ex, self.heads)
         return self._run(scope, cycle)
 
     async def _run(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
@@ -75,10 +76,11 @@ class ASGIAdapter:
 class HTTPCycle:
     """One request's ``receive`` and ``send``."""
 
-    __slots__ = ("ex", "_status", "_head", "_body_done")
+    __slots__ = ("ex", "_heads", "_status", "_head", "_body_done")
 
-    def __init__(self, ex: Exchange) -> None:
+    def __init__(self, ex: Exchange, heads: HeadCache) -> None:
         self.ex = ex
+        self._heads = heads
         self._status = 0
         self._head: ResponseHead | None = None
         self._body_done = False
@@ -128,7 +130,7 @@ class HTTPCycle:
                 raise RuntimeError(f"Invalid HTTP status code {status!r} in response.")
             self._status = status
             headers: Iterable[tuple[bytes, bytes]] = message.get("headers", ())
-            self._head = build_head(headers)
+            self._head = self._heads.get(headers)
         else:
             raise RuntimeError(f"Unexpected ASGI message type {kind!r} for an HTTP connection.")
 

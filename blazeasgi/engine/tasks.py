@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from asyncio.tasks import _enter_task, _leave_task  # C implementations on CPython
+from asyncio.tasks import _enter_task, _leave_task, current_task  # C on CPython
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
@@ -87,18 +87,26 @@ class TaskHost:
             self._jobs.append(_Resume(coro, ctx, None, on_done))
             return
         loop, task = self._loop, self._task
+        # Protocol callbacks run outside any task; a caller inside one (a test
+        # driving the protocol by hand) gets its task back afterwards.
+        outer = current_task(loop)
+        if outer is not None:
+            _leave_task(loop, outer)
         _enter_task(loop, task)
         try:
             first = ctx.run(coro.send, None)
-        except StopIteration as stop:
-            _leave_task(loop, task)
-            on_done(stop.value, None)
-            return
         except BaseException as exc:
             _leave_task(loop, task)
-            on_done(None, exc)
+            if outer is not None:
+                _enter_task(loop, outer)
+            if isinstance(exc, StopIteration):
+                on_done(exc.value, None)
+            else:
+                on_done(None, exc)
             return
         _leave_task(loop, task)
+        if outer is not None:
+            _enter_task(loop, outer)
         self._jobs.append(_Resume(coro, ctx, first, on_done))
         wake = self._wake
         if wake is not None and not wake.done():

@@ -1,0 +1,90 @@
+"""Per-request cost of the engine without sockets: feed a request, count µs.
+
+    python -m benchmarks.micro [native|asgi|fastapi] [--profile]
+
+A mock transport swallows the writes, so this isolates the server's own Python
+work (parse, dispatch, serialise) from the kernel; compare runs, not absolutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import pstats
+import sys
+import time
+from typing import Any
+
+from blazeasgi.cli import to_served_app
+from blazeasgi.config import Config
+from blazeasgi.engine.connection import HTTPConnection
+from blazeasgi.engine.server import ServerState
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+
+
+class NullTransport:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def write(self, data: bytes) -> None:
+        self.n += 1
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def set_write_buffer_limits(self, high: int) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def load(kind: str) -> Any:
+    if kind == "native":
+        from benchmarks.apps.hello_native import app
+    elif kind == "asgi":
+        from benchmarks.apps.hello_asgi import app
+    else:
+        from benchmarks.apps.fastapi_app import app
+    return to_served_app(app, lifespan="off")
+
+
+async def run(kind: str, n: int, profile: bool) -> None:
+    served = load(kind)
+    await served.startup()
+    state = ServerState(Config(access_log=False), served.dispatch, asyncio.get_running_loop())
+    conn = HTTPConnection(state)
+    transport = NullTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    for _ in range(1000):
+        conn.data_received(REQUEST)
+    await asyncio.sleep(0)
+    prof = cProfile.Profile() if profile else None
+    if prof:
+        prof.enable()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        conn.data_received(REQUEST)
+    dt = time.perf_counter() - t0
+    if prof:
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+    await asyncio.sleep(0.1)
+    print(f"{kind}: {dt / n * 1e6:.2f} us/request ({transport.n} writes)")
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    kind = sys.argv[1] if len(sys.argv) > 1 else "native"
+    uvloop.run(run(kind, 200_000, "--profile" in sys.argv))

@@ -1,0 +1,194 @@
+"""Shared fixtures: every test runs under uvloop and plain asyncio.
+
+Two ways to reach the engine:
+  * ``serve(app, **config)``: a real server on 127.0.0.1:<free port> in a thread
+    with its own event loop; yields the port. Talk to it with raw sockets, httpx
+    or h11.
+  * ``MockConnection``: one HTTPConnection over an in-memory transport, driven on
+    the test's own loop; feed bytes, read back exactly what was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from blazeasgi.cli import to_served_app
+from blazeasgi.config import Config
+from blazeasgi.engine.connection import HTTPConnection
+from blazeasgi.engine.server import Server, ServerState, bind_socket
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None
+
+LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
+
+
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind == "uvloop":
+        assert uvloop is not None
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+@pytest.fixture(params=LOOPS)
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def run(loop_kind: str) -> Iterator[Callable[[Any], Any]]:
+    """run(coro) -> result, on a fresh loop of the parametrised kind."""
+    loop = new_loop(loop_kind)
+    try:
+        yield loop.run_until_complete
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+class RunningServer:
+    def __init__(self, server: Server, port: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.port = port
+        self.loop = loop
+
+    @property
+    def state(self) -> ServerState:
+        assert self.server.state is not None
+        return self.server.state
+
+    def connect(self, timeout: float = 5.0) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        return sock
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def serve(loop_kind: str) -> Iterator[Callable[..., RunningServer]]:
+    """serve(app, **config_fields) -> RunningServer; stopped at test end."""
+    started: list[tuple[threading.Thread, Server, asyncio.AbstractEventLoop]] = []
+    errors: list[BaseException] = []
+
+    def start(app: Any, lifespan: str = "auto", **config: Any) -> RunningServer:
+        config.setdefault("access_log", False)
+        cfg = Config(**config)
+        served = to_served_app(app, cfg.root_path, lifespan)
+        sock = bind_socket("127.0.0.1", 0)
+        port = sock.getsockname()[1]
+        server = Server(served, cfg)
+        loop = new_loop(loop_kind)
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+
+            async def go() -> None:
+                task = asyncio.ensure_future(server.serve([sock], install_signal_handlers=False))
+                waiter = asyncio.ensure_future(server.started.wait())
+                await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+                ready.set()
+                waiter.cancel()
+                await task
+
+            try:
+                loop.run_until_complete(go())
+            except BaseException as exc:  # surfaced to the test
+                errors.append(exc)
+                ready.set()
+            finally:
+                sock.close()
+                loop.close()
+
+        thread = threading.Thread(target=main, daemon=True)
+        thread.start()
+        assert ready.wait(10), "server did not start"
+        if errors:
+            raise errors[0]
+        started.append((thread, server, loop))
+        return RunningServer(server, port, loop)
+
+    yield start
+    for thread, server, loop in started:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(server.request_stop)
+        thread.join(15)
+
+
+class MockTransport:
+    """Records writes and close/pause calls; behaves like an open TCP transport."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.closed = False
+        self.reading = True
+        self.protocol: HTTPConnection | None = None
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "write after close"
+        self.buffer += data
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.protocol is not None:
+                asyncio.get_event_loop().call_soon(self.protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        self.close()
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def take(self) -> bytes:
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+
+class MockConnection:
+    """An HTTPConnection on the running loop over a MockTransport."""
+
+    def __init__(self, app: Any, **config: Any) -> None:
+        config.setdefault("access_log", False)
+        self.config = Config(**config)
+        self.app = to_served_app(app, self.config.root_path, "off")
+        self.state = ServerState(self.config, self.app.dispatch, asyncio.get_running_loop())
+        self.transport = MockTransport()
+        self.protocol = HTTPConnection(self.state)
+        self.transport.protocol = self.protocol
+        self.protocol.connection_made(self.transport)  # type: ignore[arg-type]
+
+    def feed(self, data: bytes) -> None:
+        self.protocol.data_received(data)
+
+    async def settle(self, rounds: int = 20) -> bytes:
+        """Let suspended handlers run, then return everything written so far."""
+        for _ in range(rounds):
+            await asyncio.sleep(0)
+        return self.transport.take()
