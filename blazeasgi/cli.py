@@ -50,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--uds", help="bind to this UNIX domain socket instead")
     p.add_argument("--fd", type=int, help="serve on this already-open socket file descriptor")
     p.add_argument("--backlog", type=int, default=DEFAULTS.backlog, help="listen backlog (default: 2048)")
-    p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (default: auto)")
-    p.add_argument("--lifespan", choices=["auto", "on", "off"], default="auto", help="ASGI lifespan (default: auto)")
+    p.add_argument(
+        "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (default: auto)"
+    )
+    p.add_argument(
+        "--lifespan", choices=["auto", "on", "off"], default="auto", help="ASGI lifespan (default: auto)"
+    )
     p.add_argument("--root-path", default="", help="ASGI root_path for apps mounted under a prefix")
     p.add_argument("--factory", action="store_true", help="treat APP as a factory called with no arguments")
     p.add_argument("--app-dir", default=".", help="directory added to sys.path before importing (default: .)")
@@ -73,16 +77,49 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.graceful_shutdown_timeout,
         help="seconds in-flight requests get on shutdown (default: 30)",
     )
-    p.add_argument("--limit-concurrency", type=int, default=0, help="max connections; 503 past it (default: none)")
-    p.add_argument("--limit-request-body", type=int, default=DEFAULTS.max_body_size, help="max request body bytes (default: 1 GiB; 0 = none)")
-    p.add_argument("--limit-request-head", type=int, default=DEFAULTS.max_head_size, help="max request head bytes (default: 65536)")
-    p.add_argument("--limit-request-fields", type=int, default=DEFAULTS.max_header_count, help="max header fields (default: 100)")
+    p.add_argument(
+        "--limit-concurrency", type=int, default=0, help="max connections; 503 past it (default: none)"
+    )
+    p.add_argument(
+        "--limit-request-body",
+        type=int,
+        default=DEFAULTS.max_body_size,
+        help="max request body bytes (default: 1 GiB; 0 = none)",
+    )
+    p.add_argument(
+        "--limit-request-head",
+        type=int,
+        default=DEFAULTS.max_head_size,
+        help="max request head bytes (default: 65536)",
+    )
+    p.add_argument(
+        "--limit-request-fields",
+        type=int,
+        default=DEFAULTS.max_header_count,
+        help="max header fields (default: 100)",
+    )
     p.add_argument("--log-level", choices=list(LOG_LEVELS), default="info", help="log level (default: info)")
-    p.add_argument("--access-log", dest="access_log", action="store_true", default=True, help="log each request (default)")
+    p.add_argument(
+        "--access-log",
+        dest="access_log",
+        action="store_true",
+        default=True,
+        help="log each request (default)",
+    )
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log each request")
-    p.add_argument("--server-header", dest="server_header", action="store_true", default=True, help="send Server (default)")
-    p.add_argument("--no-server-header", dest="server_header", action="store_false", help="do not send Server")
-    p.add_argument("--date-header", dest="date_header", action="store_true", default=True, help="send Date (default)")
+    p.add_argument(
+        "--server-header",
+        dest="server_header",
+        action="store_true",
+        default=True,
+        help="send Server (default)",
+    )
+    p.add_argument(
+        "--no-server-header", dest="server_header", action="store_false", help="do not send Server"
+    )
+    p.add_argument(
+        "--date-header", dest="date_header", action="store_true", default=True, help="send Date (default)"
+    )
     p.add_argument("--no-date-header", dest="date_header", action="store_false", help="do not send Date")
     p.add_argument("--version", action="version", version=f"blazeasgi {__version__}")
     return p

@@ -76,7 +76,7 @@ class ASGIAdapter:
 class HTTPCycle:
     """One request's ``receive`` and ``send``."""
 
-    __slots__ = ("ex", "_heads", "_status", "_head", "_body_done")
+    __slots__ = ("_body_done", "_head", "_heads", "_status", "ex")
 
     def __init__(self, ex: Exchange, heads: HeadCache) -> None:
         self.ex = ex
@@ -107,7 +107,9 @@ class HTTPCycle:
             head = self._head
             if head is None:
                 if self._status:
-                    raise RuntimeError("Unexpected ASGI message 'http.response.body' sent, after response already completed.")
+                    raise RuntimeError(
+                        "Unexpected ASGI message 'http.response.body' sent, after response already completed."
+                    )
                 raise RuntimeError("Expected ASGI message 'http.response.start' before 'http.response.body'.")
             body = message.get("body", b"")
             more = message.get("more_body", False)
@@ -124,7 +126,9 @@ class HTTPCycle:
             await ex.write(body, more)
         elif kind == "http.response.start":
             if self._status:
-                raise RuntimeError("Unexpected ASGI message 'http.response.start' sent, after response already started.")
+                raise RuntimeError(
+                    "Unexpected ASGI message 'http.response.start' sent, after response already started."
+                )
             status = message["status"]
             if type(status) is not int or not 100 <= status <= 599:
                 raise RuntimeError(f"Invalid HTTP status code {status!r} in response.")

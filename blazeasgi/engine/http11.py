@@ -19,8 +19,7 @@ STATUS_PHRASES: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in H
 
 #: b"HTTP/1.1 200 OK\r\n" for every status 100..599, built once.
 STATUS_LINES: dict[int, bytes] = {
-    code: b"HTTP/1.1 %d %s\r\n" % (code, STATUS_PHRASES.get(code, b""))
-    for code in range(100, 600)
+    code: b"HTTP/1.1 %d %s\r\n" % (code, STATUS_PHRASES.get(code, b"")) for code in range(100, 600)
 }
 
 #: Responses to these never carry a body (RFC 9110 §6.4.1).
@@ -57,7 +56,7 @@ class ResponseHead:
     for ``Connection: close``.
     """
 
-    __slots__ = ("block", "content_length", "close")
+    __slots__ = ("block", "close", "content_length")
 
     def __init__(self, block: bytes, content_length: int | None, close: bool) -> None:
         self.block = block
@@ -157,9 +156,12 @@ def default_headers(date: bool, server: bool, now: float | None = None) -> bytes
 def error_response(status: int, message: str, extra: bytes = b"") -> bytes:
     """A complete close-delimited plain-text error response (no Date: cold path)."""
     body = message.encode("utf-8", "replace") + b"\n"
-    return b"%s%scontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (
-        status_line(status),
-        extra,
-        len(body),
-        body,
+    return (
+        b"%s%scontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+        % (
+            status_line(status),
+            extra,
+            len(body),
+            body,
+        )
     )

@@ -39,14 +39,14 @@ class ServerState:
     """What every connection of one server shares. Mutated only by the tick."""
 
     __slots__ = (
+        "access_log",
+        "clock",
         "config",
-        "dispatch",
-        "loop",
         "connections",
         "default_headers",
-        "clock",
+        "dispatch",
         "draining",
-        "access_log",
+        "loop",
     )
 
     def __init__(self, config: Config, dispatch: Dispatch, loop: asyncio.AbstractEventLoop) -> None:
@@ -124,9 +124,7 @@ class Server:
                 if conn.is_idle():
                     conn.close()
         if state.connections:
-            logger.warning(
-                "Graceful shutdown timed out; closing %d connection(s)", len(state.connections)
-            )
+            logger.warning("Graceful shutdown timed out; closing %d connection(s)", len(state.connections))
             for conn in list(state.connections):
                 conn.transport.abort()
         if self._tick is not None:

@@ -68,7 +68,7 @@ class _Resume:
 class TaskHost:
     """One per connection: runs its handler coroutines, eagerly when possible."""
 
-    __slots__ = ("_loop", "_task", "_wake", "_jobs", "_busy", "_closed")
+    __slots__ = ("_busy", "_closed", "_jobs", "_loop", "_task", "_wake")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

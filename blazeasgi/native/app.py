@@ -35,7 +35,9 @@ def to_response(result: Any) -> Response:
         return Response(result, media_type="application/octet-stream")
     if result is None:
         return Response(b"", 204)
-    raise TypeError(f"handler returned {type(result).__name__}; expected a Response, bytes, str, dict or list")
+    raise TypeError(
+        f"handler returned {type(result).__name__}; expected a Response, bytes, str, dict or list"
+    )
 
 
 class App:
@@ -50,6 +52,7 @@ class App:
         on_shutdown: list[Callable[[], Awaitable[None] | None]] | None = None,
     ) -> None:
         self.router = Router()
+        self._static = self.router.static
         self.fallback = fallback
         self._adapter: ASGIAdapter | None = ASGIAdapter(fallback) if fallback is not None else None
         self.lifespan = lifespan
@@ -115,34 +118,32 @@ class App:
 
     # -- the hot path ---------------------------------------------------------------------
     def dispatch(self, ex: Exchange) -> Coroutine[Any, Any, None] | None:
-        router = self.router
-        route = router.static.get(ex.path)
-        params: dict[str, str]
-        if route is not None:
-            params = {}
-        else:
+        route = self._static.get(ex.path)
+        params: dict[str, Any]
+        if route is None:
             try:
                 decoded = unquote(ex.path.decode("ascii"))
             except UnicodeDecodeError:  # pragma: no cover - llhttp rejects these first
                 raise ProtocolError(400, "Invalid request target") from None
-            found = router.match(ex.path, decoded)
+            found = self.router.match(ex.path, decoded)
             if found is None:
                 if self._adapter is not None:
                     return self._adapter.dispatch(ex)
                 return _NOT_FOUND.emit(ex)
             route, params = found
+        else:
+            params = {}
         endpoint = route.endpoints.get(ex.method)
         if endpoint is None:
             if self._adapter is not None:
                 return self._adapter.dispatch(ex)
-            return PlainTextResponse(
-                b"Method Not Allowed", 405, {"allow": route.allow}
-            ).emit(ex)
-        request = Request(ex, _convert(endpoint, params) if params else params)
+            return PlainTextResponse(b"Method Not Allowed", 405, {"allow": route.allow}).emit(ex)
+        if params and endpoint.int_params:
+            params = _convert(endpoint, params)
         if endpoint.is_async:
-            return self._run_async(endpoint, request)
-        result = endpoint.handler(request)
-        if type(result) is Response or type(result) is JSONResponse:
+            return self._run_async(endpoint, Request(ex, params))
+        result = endpoint.handler(Request(ex, params))
+        if isinstance(result, Response):
             return result.emit(ex)
         return to_response(result).emit(ex)
 
@@ -153,11 +154,8 @@ class App:
             await pending
 
 
-def _convert(endpoint: Endpoint, params: dict[str, str]) -> dict[str, Any]:
-    if not endpoint.int_params:
-        return params
+def _convert(endpoint: Endpoint, params: dict[str, Any]) -> dict[str, Any]:
     converted: dict[str, Any] = dict(params)
     for name in endpoint.int_params:
         converted[name] = int(converted[name])
     return converted
-

@@ -61,7 +61,7 @@ class Headers(Mapping[str, str]):
 class QueryParams(Mapping[str, str]):
     """Parsed query string; ``params["a"]`` is the last value, ``getlist`` all."""
 
-    __slots__ = ("_pairs", "_last")
+    __slots__ = ("_last", "_pairs")
 
     def __init__(self, query_string: bytes | str) -> None:
         if isinstance(query_string, bytes):

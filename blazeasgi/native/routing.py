@@ -89,6 +89,6 @@ class Router:
 
 
 def _is_async(handler: Handler) -> bool:
-    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-        getattr(handler, "__call__", None)
-    )
+    # A class instance with an ``async def __call__`` counts as async too.
+    call = type(handler).__dict__.get("__call__")
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
