@@ -8,13 +8,14 @@ single write through ``Exchange.respond``; anything longer streams through
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
+from types import CoroutineType
 from typing import Any
 from urllib.parse import unquote
 
 from ..engine.errors import ClientDisconnected, ProtocolError
 from ..engine.exchange import Exchange
-from ..engine.http11 import HeadCache, ResponseHead
+from ..engine.http11 import HeadCache
 from ..types import ASGIApp, Message
 from .lifespan import Lifespan
 
@@ -47,42 +48,47 @@ class ASGIAdapter:
             raise ProtocolError(400, "Invalid request target") from None
         if "%" in path:
             path = unquote(path)
+        if self.root_path:
+            path = self.root_path + path
+            raw_path = self._raw_root + raw_path
         conn = ex.conn
-        scope = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": ex.http_version,
-            "server": conn.server,
-            "client": conn.client,
-            "scheme": conn.scheme,
-            "method": ex.method,
-            "root_path": self.root_path,
-            "path": self.root_path + path if self.root_path else path,
-            "raw_path": self._raw_root + raw_path if self.root_path else raw_path,
-            "query_string": ex.query_string,
-            "headers": ex.headers,
-            "state": self.state.copy(),
-        }
         cycle = HTTPCycle(ex, self.heads)
-        return self._run(scope, cycle)
+        coro = self.app(
+            {
+                "type": "http",
+                "asgi": ASGI_VERSION,
+                "http_version": ex.http_version,
+                "server": conn.server,
+                "client": conn.client,
+                "scheme": conn.scheme,
+                "method": ex.method,
+                "root_path": self.root_path,
+                "path": path,
+                "raw_path": raw_path,
+                "query_string": ex.query_string,
+                "headers": ex.headers,
+                "state": self.state.copy(),
+            },
+            cycle.receive,
+            cycle.send,
+        )
+        if type(coro) is not CoroutineType:  # an awaitable that is not a coroutine
+            coro = _await(coro)
+        return coro
 
-    async def _run(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
-        try:
-            await self.app(scope, cycle.receive, cycle.send)
-        finally:
-            cycle.flush_head()
+
+async def _await(awaitable: Awaitable[None]) -> None:
+    await awaitable
 
 
 class HTTPCycle:
     """One request's ``receive`` and ``send``."""
 
-    __slots__ = ("_body_done", "_head", "_heads", "_status", "ex")
+    __slots__ = ("_body_done", "_heads", "ex")
 
     def __init__(self, ex: Exchange, heads: HeadCache) -> None:
         self.ex = ex
         self._heads = heads
-        self._status = 0
-        self._head: ResponseHead | None = None
         self._body_done = False
 
     async def receive(self) -> Message:
@@ -104,43 +110,38 @@ class HTTPCycle:
         ex = self.ex
         kind = message["type"]
         if kind == "http.response.body":
-            head = self._head
+            head = ex.held
             if head is None:
-                if self._status:
+                if ex.status:
                     raise RuntimeError(
                         "Unexpected ASGI message 'http.response.body' sent, after response already completed."
                     )
                 raise RuntimeError("Expected ASGI message 'http.response.start' before 'http.response.body'.")
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if ex.disconnected:
+            if ex.conn.closed:
                 raise ClientDisconnected("client disconnected")
             if not ex.response_started:
                 if not more and (head.content_length is None or head.content_length == len(body)):
-                    self._head = None if not more else head
-                    ex.respond(self._status, head.block, body, head.close)
+                    ex.held = None
+                    ex.respond(ex.status, head.block, body, head.close)
                     return
-                ex.start(self._status, head.block, head.content_length, head.close)
+                ex.start(ex.status, head.block, head.content_length, head.close)
             if not more:
-                self._head = None
+                ex.held = None
             await ex.write(body, more)
         elif kind == "http.response.start":
-            if self._status:
+            if ex.status:
                 raise RuntimeError(
                     "Unexpected ASGI message 'http.response.start' sent, after response already started."
                 )
             status = message["status"]
             if type(status) is not int or not 100 <= status <= 599:
                 raise RuntimeError(f"Invalid HTTP status code {status!r} in response.")
-            self._status = status
             headers: Iterable[tuple[bytes, bytes]] = message.get("headers", ())
-            self._head = self._heads.get(headers)
+            # Held until the first body message so that start + body leave in one
+            # write; the engine sends it if the app returns without a body.
+            ex.held = self._heads.get(headers)
+            ex.status = status
         else:
             raise RuntimeError(f"Unexpected ASGI message type {kind!r} for an HTTP connection.")
-
-    def flush_head(self) -> None:
-        """The app returned after ``http.response.start`` alone: send the head."""
-        head = self._head
-        ex = self.ex
-        if head is not None and not ex.response_started and not ex.disconnected:
-            ex.start(self._status, head.block, head.content_length, True)

