@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -47,8 +48,43 @@ def block(i: int) -> bytes:
 STREAM_BLOCKS = 200  # ~3.2 MB
 
 
-def build_app(sse_gate: dict[str, asyncio.Event] | None = None) -> App:
+try:
+    import orjson  # noqa: F401
+
+    HAS_ORJSON = True
+except ImportError:  # pragma: no cover
+    HAS_ORJSON = False
+
+
+def build_app(
+    sse_gate: dict[str, asyncio.Event] | None = None, cleanup: threading.Event | None = None
+) -> App:
     app = App()
+
+    @app.get("/json-int-keys")
+    def json_int_keys(request: Request) -> dict[Any, Any]:
+        return {1: "one", "two": 2}
+
+    @app.get("/json-big-int")
+    def json_big_int(request: Request) -> Response:
+        return JSONResponse({"n": 2**70})
+
+    @app.get("/content-type-header")
+    def content_type_header(request: Request) -> Response:
+        return PlainTextResponse("a,b", headers={"Content-Type": "text/csv"})
+
+    @app.get("/stream-forever")
+    def stream_forever(request: Request) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield b"tick\n" * 1000
+                    await asyncio.sleep(0.005)
+            finally:
+                if cleanup is not None:
+                    cleanup.set()
+
+        return StreamingResponse(gen())
 
     @app.get("/plain")
     def plain(request: Request) -> Response:
@@ -286,6 +322,25 @@ def test_header_injection_gives_500_never_a_split_response(serve: Any, path: str
         assert c.get(srv.url("/plain")).status_code == 201
 
 
+def test_content_type_header_overrides_media_type(serve: Any) -> None:
+    srv = serve(build_app())
+    head = raw_get(srv, "/content-type-header").partition(b"\r\n\r\n")[0].lower()
+    assert head.count(b"content-type:") == 1
+    assert b"\r\ncontent-type: text/csv\r\n" in head + b"\r\n"
+
+
+def test_json_int_keys_like_stdlib(client: httpx.Client) -> None:
+    r = client.get("/json-int-keys")
+    assert r.status_code == 200
+    assert r.json() == {"1": "one", "two": 2}
+
+
+def test_json_big_int_like_stdlib(client: httpx.Client) -> None:
+    r = client.get("/json-big-int")
+    assert r.status_code == 200
+    assert r.json() == {"n": 2**70}
+
+
 # -- StreamingResponse ------------------------------------------------------------------
 
 
@@ -371,6 +426,22 @@ def test_streaming_failure_mid_body_truncates_not_completes(serve: Any) -> None:
         c.get(srv.url("/stream-fails"))
 
 
+def test_streaming_generator_closed_when_client_disconnects(serve: Any) -> None:
+    cleanup = threading.Event()
+    srv = serve(build_app(cleanup=cleanup))
+    with srv.connect() as sock:
+        sock.sendall(b"GET /stream-forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"tick" not in data:
+            chunk = sock.recv(65536)
+            assert chunk
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ")
+    assert cleanup.wait(10), "the generator's finally block never ran"
+    with httpx.Client(timeout=10) as c:
+        assert c.get(srv.url("/plain")).status_code == 201
+
+
 def test_streaming_via_mock_connection(run: Any) -> None:
     async def go() -> bytes:
         conn = MockConnection(build_app(), date_header=False, server_header=False)
@@ -392,6 +463,53 @@ def test_format_sse_framing() -> None:
     )
     assert format_sse({"k": [1, "ü"]}).startswith(b"data: {")
     assert format_sse("ünï") == "data: ünï\n\n".encode()
+
+
+def spec_parse_sse(stream: str) -> list[dict[str, str]]:
+    """The WHATWG event-stream parser: CR, LF and CRLF all end a line."""
+    events = []
+    event: dict[str, str] = {}
+    data: list[str] = []
+    for line in stream.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line == "":
+            if data or event:
+                if data:
+                    event["data"] = "\n".join(data)
+                events.append(event)
+            event, data = {}, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name in ("event", "id", "retry"):
+            event[name] = value
+    return events
+
+
+def test_format_sse_roundtrips_through_spec_parser() -> None:
+    text = format_sse("a\nb\r\nc", event="e", id="9", retry=10).decode()
+    assert spec_parse_sse(text) == [{"event": "e", "id": "9", "retry": "10", "data": "a\nb\nc"}]
+
+
+def test_format_sse_data_with_lone_cr() -> None:
+    events = spec_parse_sse(format_sse("left\rright").decode())
+    assert len(events) == 1
+    assert events[0]["data"].replace("\n", "\r") == "left\rright"
+
+
+def test_format_sse_event_and_id_cannot_inject_fields() -> None:
+    try:
+        frame = format_sse("real", event="x\ndata: injected", id="1\nretry: 1")
+    except ValueError:
+        return  # rejecting is fine too
+    events = spec_parse_sse(frame.decode())
+    assert len(events) == 1
+    assert events[0]["data"] == "real"
+    assert "retry" not in events[0]
 
 
 def parse_sse(text: str) -> list[dict[str, Any]]:

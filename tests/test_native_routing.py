@@ -216,21 +216,18 @@ def test_percent_encoded_param_is_decoded(client: httpx.Client) -> None:
     assert r.json() == {"params": {"item_id": "hello wörld"}}
 
 
-@pytest.mark.xfail(reason="BUG: static routes are only matched on the raw percent-encoded path", strict=True)
 def test_percent_encoded_static_path_matches_decoded_route(client: httpx.Client) -> None:
     r = client.get("/hello%20world")
     assert r.status_code == 200
     assert r.text == "spaced"
 
 
-@pytest.mark.xfail(reason="BUG: static routes are only matched on the raw percent-encoded path", strict=True)
 def test_percent_encoded_unicode_static_path(client: httpx.Client) -> None:
     r = client.get("/caf%C3%A9")
     assert r.status_code == 200
     assert r.text == "cafe"
 
 
-@pytest.mark.xfail(reason="BUG: static routes are only matched on the raw percent-encoded path", strict=True)
 def test_needlessly_encoded_static_path(client: httpx.Client) -> None:
     # %73 is "s": a needlessly encoded spelling of /ret/str
     r = client.get("/ret/%73tr")
@@ -299,16 +296,11 @@ def test_head_answered_by_get_route(serve: Any, path: str) -> None:
     assert rest.endswith(body)
 
 
-@pytest.mark.xfail(
-    reason="BUG: pipelined responses are dropped when the last pipelined request has Connection: close",
-    strict=True,
-)
 def test_pipelined_requests_ending_with_connection_close(run: Any) -> None:
     async def go() -> bytes:
         conn = MockConnection(build_app(), date_header=False)
         conn.feed(
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"GET /ret/str HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /ret/str HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
         return await conn.settle()
 
@@ -371,6 +363,37 @@ def test_unsupported_return_or_exception_is_500(serve: Any, path: str) -> None:
         assert r.text == "Internal Server Error"
         # the server keeps serving afterwards
         assert c.get("/").text == "index"
+
+
+@pytest.mark.parametrize("path,expected", [("/users/me", {"id": "me"}), ("/a/1", {"y": 1})])
+def test_method_mismatch_does_not_shadow_a_later_matching_route(
+    serve: Any, path: str, expected: dict[str, Any]
+) -> None:
+    app = App()
+
+    @app.post("/users/me")
+    def update_me(request: Request) -> str:
+        return "updated"
+
+    @app.get("/users/{id}")
+    def user(request: Request) -> dict[str, Any]:
+        return {"id": request.path_params["id"]}
+
+    @app.post("/a/{x}")
+    def post_a(request: Request) -> str:
+        return "posted"
+
+    @app.get("/a/{y:int}")
+    def get_a(request: Request) -> dict[str, Any]:
+        return {"y": request.path_params["y"]}
+
+    srv = serve(app)
+    with httpx.Client(timeout=10) as c:
+        # the POST routes still work
+        assert c.post(srv.url(path)).text in ("updated", "posted")
+        r = c.get(srv.url(path))
+        assert r.status_code == 200
+        assert r.json() == expected
 
 
 def test_route_path_must_start_with_slash() -> None:

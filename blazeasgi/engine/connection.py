@@ -513,8 +513,11 @@ class HTTPConnection(asyncio.Protocol):
         return self._current is None and not self._pipeline
 
     def close(self) -> None:
+        """Close once everything written so far (batched responses too) is sent."""
         self._read_closed = True
         if not self.closed:
+            if self._batch:
+                self._flush_batch()
             self.closed = True
             self.transport.close()
 

@@ -118,28 +118,24 @@ class App:
 
     # -- the hot path ---------------------------------------------------------------------
     def dispatch(self, ex: Exchange) -> Coroutine[Any, Any, None] | None:
+        # Hot path: a static route under its raw path, one dict lookup each.
         route = self._static.get(ex.path)
-        params: dict[str, Any]
-        if route is None:
+        endpoint = route.endpoints.get(ex.method) if route is not None else None
+        params: dict[str, Any] = {}
+        if endpoint is None:
             try:
                 decoded = unquote(ex.path.decode("ascii"))
             except UnicodeDecodeError:  # pragma: no cover - llhttp rejects these first
                 raise ProtocolError(400, "Invalid request target") from None
-            found = self.router.match(ex.path, decoded)
-            if found is None:
+            endpoint, params, partial = self.router.resolve(decoded, ex.method)
+            if endpoint is None:
                 if self._adapter is not None:
                     return self._adapter.dispatch(ex)
+                if partial is not None:
+                    return PlainTextResponse(b"Method Not Allowed", 405, {"allow": partial.allow}).emit(ex)
                 return _NOT_FOUND.emit(ex)
-            route, params = found
-        else:
-            params = {}
-        endpoint = route.endpoints.get(ex.method)
-        if endpoint is None:
-            if self._adapter is not None:
-                return self._adapter.dispatch(ex)
-            return PlainTextResponse(b"Method Not Allowed", 405, {"allow": route.allow}).emit(ex)
-        if params and endpoint.int_params:
-            params = _convert(endpoint, params)
+            if params and endpoint.int_params:
+                params = _convert(endpoint, params)
         if endpoint.is_async:
             return self._run_async(endpoint, Request(ex, params))
         result = endpoint.handler(Request(ex, params))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 from collections.abc import AsyncIterable, Coroutine, Iterable, Mapping, Sequence
 from email.utils import formatdate, parsedate_to_datetime
@@ -20,16 +21,24 @@ from urllib.parse import quote
 from ..engine.exchange import Exchange
 from ..engine.http11 import ResponseHead, build_head
 
+
+def _dump_stdlib_json(content: Any) -> bytes:
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 try:  # orjson when installed: ~5x faster on typical payloads
     import orjson
 
     def _dump_json(content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            # What orjson refuses but json accepts (ints past 64 bits, ...):
+            # the output must not depend on which library is installed.
+            return _dump_stdlib_json(content)
 
 except ImportError:  # pragma: no cover - exercised in the no-extras tox env
-
-    def _dump_json(content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    _dump_json = _dump_stdlib_json
 
 
 HeadersLike = Mapping[str, str] | Sequence[tuple[str, str]] | None
@@ -201,18 +210,26 @@ class StreamingResponse(Response):
         await ex.end()
 
 
+_SSE_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def format_sse(data: Any, event: str | None = None, id: str | None = None, retry: int | None = None) -> bytes:
-    """One server-sent event (text/event-stream framing, multi-line data split)."""
+    """One server-sent event: ``data`` (str, or anything JSON-encodable) split into
+    ``data:`` lines at every CR, LF or CRLF, as the SSE parser will split it.
+
+    ``event`` and ``id`` may not contain line breaks (they would inject fields).
+    """
     lines = []
-    if event is not None:
-        lines.append(f"event: {event}")
-    if id is not None:
-        lines.append(f"id: {id}")
+    for name, value in (("event", event), ("id", id)):
+        if value is not None:
+            if _SSE_LINE_BREAK.search(value) or (name == "id" and "\0" in value):
+                raise ValueError(f"SSE {name} must not contain line breaks: {value!r}")
+            lines.append(f"{name}: {value}")
     if retry is not None:
-        lines.append(f"retry: {retry}")
+        lines.append(f"retry: {int(retry)}")
     if not isinstance(data, str):
         data = json.dumps(data)
-    lines.extend(f"data: {line}" for line in data.split("\n"))
+    lines.extend(f"data: {line}" for line in _SSE_LINE_BREAK.split(data))
     return ("\n".join(lines) + "\n\n").encode("utf-8")
 
 

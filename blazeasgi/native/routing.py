@@ -77,15 +77,29 @@ class Router:
             last = m.end()
         return re.compile(regex + re.escape(path[last:]) + "$")
 
-    def match(self, raw_path: bytes, decoded: str) -> tuple[Route, dict[str, str]] | None:
-        route = self.static.get(raw_path)
+    def resolve(self, path: str, method: str) -> tuple[Endpoint | None, dict[str, str], Route | None]:
+        """The endpoint for a decoded path and method, Starlette's way: a route
+        matching path and method wins over an earlier one matching the path only.
+
+        Returns (endpoint, params, None) on a full match, else (None, {}, route)
+        where route is the first path-only match (405) or None (404).
+        """
+        partial: Route | None = None
+        route = self.static.get(path.encode("utf-8"))
         if route is not None:
-            return route, {}
+            endpoint = route.endpoints.get(method)
+            if endpoint is not None:
+                return endpoint, {}, None
+            partial = route
         for pattern, route in self.dynamic:
-            m = pattern.match(decoded)
+            m = pattern.match(path)
             if m is not None:
-                return route, m.groupdict()
-        return None
+                endpoint = route.endpoints.get(method)
+                if endpoint is not None:
+                    return endpoint, m.groupdict(), None
+                if partial is None:
+                    partial = route
+        return None, {}, partial
 
 
 def _is_async(handler: Handler) -> bool:
