@@ -97,8 +97,9 @@ def serve(loop_kind: str) -> Iterator[Callable[..., RunningServer]]:
                 task = asyncio.ensure_future(server.serve([sock], install_signal_handlers=False))
                 waiter = asyncio.ensure_future(server.started.wait())
                 await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
-                ready.set()
                 waiter.cancel()
+                if not task.done():  # a failed start is reported by the except below
+                    ready.set()
                 await task
 
             try:

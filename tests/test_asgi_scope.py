@@ -82,6 +82,14 @@ def test_basic_scope_fields(serve) -> None:
     assert tuple(scope["server"]) == ("127.0.0.1", srv.port)
 
 
+def test_non_ascii_header_value_is_raw_bytes(serve) -> None:
+    scopes: list[Scope] = []
+    srv = serve(recording_app(scopes))
+    out, _ = get(srv.port, "/", b"X-Name: caf\xe9 \x80\r\n")
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert (b"x-name", b"caf\xe9 \x80") in scopes[0]["headers"]
+
+
 def test_http_10_and_method(serve) -> None:
     scopes: list[Scope] = []
     srv = serve(recording_app(scopes))
@@ -98,6 +106,9 @@ def test_http_10_and_method(serve) -> None:
         ("/a%20b/c%2Fd?q=%C3%A9&x", "/a b/c/d", b"/a%20b/c%2Fd", b"q=%C3%A9&x"),
         ("/plain?", "/plain", b"/plain", b""),
         ("/%7Euser/", "/~user/", b"/%7Euser/", b""),
+        ("/a%zz/%", "/a%zz/%", b"/a%zz/%", b""),  # not percent-encoding: left alone
+        ("/%FF", "/\ufffd", b"/%FF", b""),  # not UTF-8: replaced, like uvicorn
+        ("/a+b?c+d", "/a+b", b"/a+b", b"c+d"),
     ],
 )
 def test_path_decoding(serve, target: str, path: str, raw_path: bytes, query: bytes) -> None:

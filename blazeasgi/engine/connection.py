@@ -81,6 +81,7 @@ class HTTPConnection(asyncio.Protocol):
         "closed",
         "config",
         "loop",
+        "peer_eof",
         "scheme",
         "server",
         "state",
@@ -97,6 +98,7 @@ class HTTPConnection(asyncio.Protocol):
         self.server: tuple[str, int] | None = None
         self.scheme = "http"
         self.closed = False
+        self.peer_eof = False
         self.write_paused = False
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
@@ -204,8 +206,15 @@ class HTTPConnection(asyncio.Protocol):
         waiters.clear()
 
     def eof_received(self) -> bool | None:
-        # Half-close from the client: finish what is queued, then close.
+        # The client sent FIN. Requests it completed before are still answered
+        # (the write side stays open for a half-closing client), but a handler
+        # waiting for more body or for the disconnect learns it now, as under
+        # uvicorn: ASGI receive() gives http.disconnect.
         self._read_closed = True
+        self.peer_eof = True
+        for ex in (self._current, self._reading):
+            if ex is not None:
+                ex._lost()
         if self._current is None and not self._pipeline:
             self.close()
         return True

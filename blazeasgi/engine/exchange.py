@@ -137,7 +137,7 @@ class Exchange:
                 return data, not self.body_complete
             if self.body_complete:
                 return b"", False
-            if self.conn.closed or self.body_error is not None:
+            if self.conn.closed or self.conn.peer_eof or self.body_error is not None:
                 raise ClientDisconnected("client disconnected before the body was read")
             if self.expect_continue and not self._continue_sent and not self.response_started:
                 self._continue_sent = True
@@ -163,7 +163,7 @@ class Exchange:
 
     async def wait_disconnect(self) -> None:
         """Returns when the client has gone (or at once if it already has)."""
-        if self.conn.closed:
+        if self.conn.closed or self.conn.peer_eof:
             return
         self._disconnect_waiter = self.conn.loop.create_future()
         await self._disconnect_waiter

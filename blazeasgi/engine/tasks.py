@@ -46,12 +46,15 @@ class _Resume:
     def __await__(self) -> Generator[Any, None, None]:
         coro, run = self.coro, self.ctx.run
         to_yield = self.first
+        suspended = to_yield is not _FRESH  # else: not started yet, start it now
         while True:
             thrown: BaseException | None = None
-            try:
-                yield to_yield
-            except BaseException as exc:  # the Task threw in: a cancellation
-                thrown = exc
+            if suspended:
+                try:
+                    yield to_yield
+                except BaseException as exc:  # the Task threw in: a cancellation
+                    thrown = exc
+            suspended = True
             try:
                 if thrown is None:
                     to_yield = run(coro.send, None)
@@ -65,10 +68,14 @@ class _Resume:
                 return
 
 
+#: ``_Resume.first`` for a coroutine that has not run at all yet.
+_FRESH: Any = object()
+
+
 class TaskHost:
     """One per connection: runs its handler coroutines, eagerly when possible."""
 
-    __slots__ = ("_busy", "_closed", "_jobs", "_loop", "_task", "_wake")
+    __slots__ = ("_busy", "_closed", "_jobs", "_loop", "_started", "_task", "_wake")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -76,15 +83,21 @@ class TaskHost:
         self._jobs: list[_Resume] = []
         self._busy = False
         self._closed = False
+        self._started = False
         self._task = loop.create_task(self._main())
 
     def run(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
         """Start ``coro``; ``on_done`` fires now if it ends without suspending."""
         ctx = contextvars.copy_context()
-        if self._busy:
+        if self._busy or not self._started:
             # Called from inside the host task (the previous handler just ended
-            # there): queue it; the task starts it as soon as this step returns.
-            self._jobs.append(_Resume(coro, ctx, None, on_done))
+            # there), or before the task's first step (a task cancelled before it
+            # starts never runs its body, so it cannot be lent out yet): queue it;
+            # the task starts it as soon as it runs.
+            self._jobs.append(_Resume(coro, ctx, _FRESH, on_done))
+            wake = self._wake
+            if wake is not None and not wake.done():
+                wake.set_result(None)
             return
         loop, task = self._loop, self._task
         # Protocol callbacks run outside any task; a caller inside one (a test
@@ -119,6 +132,7 @@ class TaskHost:
             self._task.cancel()
 
     async def _main(self) -> None:
+        self._started = True
         jobs = self._jobs
         while True:
             if not jobs:

@@ -1,0 +1,299 @@
+"""``python -m blazeasgi`` as a user runs it: in a subprocess, talked to over HTTP."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = "tests.apps.cli_apps"
+TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Blaze:
+    """A running ``python -m blazeasgi`` with its stderr collected line by line."""
+
+    def __init__(self, args: list[str], cwd: Path = ROOT) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "blazeasgi", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(left, 0.01))
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} within {timeout}s; stderr so far: {self.log}") from None
+            if line is None:
+                raise AssertionError(f"exited ({self.proc.wait(5)}) before {text!r}; stderr: {self.log}")
+            self.log.append(line)
+            if text in line:
+                return line
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(TIMEOUT)
+        self._reader.join(TIMEOUT)
+        while (line := self.lines.get_nowait() if not self.lines.empty() else None) is not None:
+            self.log.append(line)
+        return rc
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(TIMEOUT)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def blaze() -> Iterator[object]:
+    started: list[Blaze] = []
+
+    def start(*args: str, cwd: Path = ROOT) -> Blaze:
+        b = Blaze(list(args), cwd)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.kill()
+
+
+def start_tcp(blaze, target: str, *args: str) -> tuple[Blaze, str]:
+    port = free_port()
+    b = blaze(target, "--port", str(port), *args)
+    b.wait_for(f"Serving on http://127.0.0.1:{port}")
+    return b, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_serves_asgi_app(blaze, loop: str) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:app", "--loop", loop)
+    r = httpx.get(f"{url}/hello/w%C3%B6rld?x=1", timeout=5)
+    assert r.status_code == 200
+    assert r.json() == {"kind": "asgi", "path": "/hello/wörld", "root_path": ""}
+    assert r.headers["server"] == "blazeasgi"
+    assert "date" in r.headers
+    assert b.stop() == 0
+
+
+def test_serves_native_app(blaze) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:native")
+    r = httpx.get(url, timeout=5)
+    assert (r.status_code, r.text) == (200, "native hello")
+    assert b.stop() == 0
+
+
+def test_blazeasgi_console_script(blaze) -> None:
+    script = shutil.which("blazeasgi", path=os.path.dirname(sys.executable)) or shutil.which("blazeasgi")
+    if script is None:
+        pytest.skip("blazeasgi script not on PATH")
+    out = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0
+    assert out.stdout.startswith("blazeasgi ")
+
+
+def test_factory(blaze) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:create_app", "--factory")
+    assert httpx.get(url, timeout=5).json()["kind"] == "factory"
+    assert b.stop() == 0
+
+
+def test_app_dir(blaze, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere_app.py").write_text(
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b'from app dir'})\n"
+    )
+    port = free_port()
+    b = blaze("elsewhere_app:app", "--port", str(port), "--app-dir", str(tmp_path), cwd=Path("/"))
+    b.wait_for("Serving on")
+    assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == "from app dir"
+    assert b.stop() == 0
+
+
+def test_root_path(blaze) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:app", "--root-path", "/api")
+    assert httpx.get(f"{url}/users", timeout=5).json() == {
+        "kind": "asgi",
+        "path": "/api/users",
+        "root_path": "/api",
+    }
+    assert b.stop() == 0
+
+
+def test_uds(blaze) -> None:
+    tmp = tempfile.mkdtemp(prefix="blz", dir="/tmp")  # short: AF_UNIX paths are limited
+    try:
+        path = os.path.join(tmp, "s.sock")
+        b = blaze(f"{APPS}:app", "--uds", path)
+        b.wait_for(f"Serving on unix:{path}")
+        with httpx.Client(transport=httpx.HTTPTransport(uds=path), timeout=5) as client:
+            r = client.get("http://localhost/over/unix")
+        assert r.json()["path"] == "/over/unix"
+        assert b.stop() == 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_access_log_by_default(blaze) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:app")
+    httpx.get(f"{url}/logged?q=1", timeout=5)
+    line = b.wait_for('"GET /logged?q=1 HTTP/1.1" 200')
+    assert "127.0.0.1:" in line
+    assert b.stop() == 0
+
+
+def test_no_access_log(blaze) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:app", "--no-access-log")
+    assert httpx.get(f"{url}/quiet", timeout=5).status_code == 200
+    assert b.stop() == 0
+    assert not [line for line in b.log if "/quiet" in line]
+    assert any("Stopped" in line for line in b.log)
+
+
+@pytest.mark.parametrize(
+    ("flags", "server", "date"),
+    [([], True, True), (["--no-server-header"], False, True), (["--no-date-header"], True, False)],
+)
+def test_default_headers_flags(blaze, flags: list[str], server: bool, date: bool) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:app", "--no-access-log", *flags)
+    r = httpx.get(url, timeout=5)
+    assert ("server" in r.headers) is server
+    assert ("date" in r.headers) is date
+    assert b.stop() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_gracefully(blaze, sig: int) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:app")
+    assert b.stop(sig) == 0
+    assert any("Stopped" in line for line in b.log)
+    assert not [line for line in b.log if "Traceback" in line]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=2)
+
+
+def test_sigterm_lets_in_flight_request_finish(blaze) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:app", "--no-access-log")
+    result: list[httpx.Response | BaseException] = []
+
+    def slow() -> None:
+        try:
+            result.append(httpx.get(f"{url}/slow", timeout=5))
+        except BaseException as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.2)  # the request is in the app's 0.5 s sleep
+    assert b.stop(signal.SIGTERM) == 0
+    thread.join(TIMEOUT)
+    [r] = result
+    assert isinstance(r, httpx.Response), r
+    assert r.json()["path"] == "/slow"
+
+
+# -- errors: one line on stderr, exit code 1, no traceback --------------------------------------
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "blazeasgi", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert out.returncode == 1, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("Error:"), out.stderr
+    assert "Traceback" not in out.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("tests.apps.no_such_module:app", ['Could not import module "tests.apps.no_such_module"']),
+        ("no_such_top_level_module:app", ["no_such_top_level_module"]),
+        (f"{APPS}:missing", ['Attribute "missing" not found', APPS]),
+        (f"{APPS}:native.nope", ['"native.nope"']),
+        (APPS, ["<module>:<attribute>"]),
+        (f"{APPS}:", ["<module>:<attribute>"]),
+        (":app", ["<module>:<attribute>"]),
+        ("tests.apps.broken_import:app", ["tests.apps.broken_import", "blazeasgi_no_such_dependency"]),
+        (f"{APPS}:NOT_CALLABLE", ["42"]),
+    ],
+)
+def test_app_load_errors(target: str, words: list[str]) -> None:
+    assert_one_line_error(run_cli(target, "--port", str(free_port())), *words)
+
+
+def test_factory_errors() -> None:
+    assert_one_line_error(run_cli(f"{APPS}:bad_factory", "--factory"), "factory exploded")
+    assert_one_line_error(run_cli(f"{APPS}:NOT_CALLABLE", "--factory"), "not callable")
+
+
+def test_port_in_use() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli(f"{APPS}:app", "--port", str(port))
+    assert_one_line_error(out, "bind")
+
+
+def test_lifespan_startup_failure() -> None:
+    out = run_cli(f"{APPS}:failing_startup", "--port", str(free_port()))
+    assert_one_line_error(out, "startup failed", "db unreachable")
+
+
+def test_lifespan_off_skips_failing_startup(blaze) -> None:
+    b, url = start_tcp(blaze, f"{APPS}:failing_startup", "--lifespan", "off", "--no-access-log")
+    assert httpx.get(url, timeout=5).status_code == 500  # served: the app only fails on http
+    assert b.stop() == 0
