@@ -703,7 +703,7 @@ def test_current_task_is_a_real_task_before_and_after_suspending(serve) -> None:
         if scope["path"] == "/suspend":
             await asyncio.sleep(0.01)
         after = asyncio.current_task()
-        seen.append((before, after))
+        seen.append((before, after, before.done() if before else None))
         await respond(send)
 
     srv = serve(app, lifespan="off")
@@ -711,10 +711,10 @@ def test_current_task_is_a_real_task_before_and_after_suspending(serve) -> None:
         for path in ("/", "/suspend", "/suspend", "/"):
             c.send(request(path))
             assert c.response().status == 200
-    for before, after in seen:
+    for before, after, done_while_running in seen:
         assert isinstance(before, asyncio.Task)
         assert after is before
-        assert not before.done()
+        assert done_while_running is False
 
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var")

@@ -5,10 +5,12 @@ backpressure)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +21,6 @@ from .conftest import MockConnection
 from .test_engine_framing import (
     HI,
     NO_DEFAULTS,
-    PIPELINE_LOST,
     Client,
     closed_soon,
     get,
@@ -29,6 +30,16 @@ from .test_engine_framing import (
 )
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect each test's closed loops now, in this thread, once its servers have
+    stopped (CPython 3.11's ast.parse, used when tracebacks are formatted, is not
+    thread-safe: a collection in a server thread could race pytest's reporting)."""
+    yield
+    gc.collect()
+
 
 app = App()
 seen: list[str] = []
@@ -346,10 +357,6 @@ def test_expect_continue_never_sent_if_handler_does_not_read(run, path: str) -> 
     assert [r.status for r in resps] == [200] and rest == b""
 
 
-UNANNOUNCED = "BUG: server closes after an unread request body without sending connection: close"
-
-
-@pytest.mark.xfail(reason=UNANNOUNCED, strict=True)
 @pytest.mark.parametrize(
     "request_head",
     [
@@ -384,19 +391,19 @@ def test_read_backpressure_pauses_and_resumes(run) -> None:
         conn = MockConnection(app, read_high_water=1024, **NO_DEFAULTS)
         gates["read"] = asyncio.Event()
         gates.pop("more", None)
-        reading = conn.transport
+        transport = conn.transport
         states = []
         conn.feed(post("/gated", length=4000) + b"a" * 500)
         await conn.settle()
-        states.append(reading.reading)  # 500 buffered: below the mark
+        states.append(transport.reading)  # 500 buffered: below the mark
         conn.feed(b"b" * 1000)
         await conn.settle()
-        states.append(reading.reading)  # 1500 buffered: paused
+        states.append(transport.reading)  # 1500 buffered: paused
         gates["read"].set()
         await conn.settle()
-        states.append(reading.reading)  # consumed: resumed
+        states.append(transport.reading)  # consumed: resumed
         conn.feed(b"c" * 2500)
-        return [*states, await pump(conn, n_responses(1)), reading.reading]
+        return [*states, await pump(conn, n_responses(1)), transport.reading]
 
     before, paused, resumed, out, after = run(go())
     assert (before, paused, resumed, after) == (True, False, True, True)
@@ -570,7 +577,6 @@ def test_exception_before_response_over_socket(serve, caplog) -> None:
     assert _tracebacks(caplog, "boom-sync")
 
 
-@pytest.mark.xfail(reason=PIPELINE_LOST, strict=True)
 def test_exception_in_pipeline_still_answers(run) -> None:
     async def go() -> tuple[bytes, bool]:
         conn = MockConnection(app, **NO_DEFAULTS)
@@ -593,15 +599,15 @@ def test_exception_in_pipeline_still_answers(run) -> None:
     ids=["sync-iter", "async-iter", "asgi"],
 )
 def test_exception_after_stream_started_closes(run, caplog, served: Any, path: str, message: str) -> None:
-    async def go() -> tuple[bytes, bool, bytes]:
+    async def go() -> tuple[bytes, bool]:
         conn = MockConnection(served, **NO_DEFAULTS)
         conn.feed(get(path))
         out = await pump(conn, lambda d: b"4\r\npart\r\n" in d)
         closed = await closed_soon(conn)
-        return out + conn.transport.take(), closed, b""
+        return out + conn.transport.take(), closed
 
     with caplog.at_level(logging.ERROR, logger="blazeasgi.error"):
-        out, closed, _ = run(go())
+        out, closed = run(go())
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in head
     assert body == b"4\r\npart\r\n"  # no last chunk: the client sees the truncation

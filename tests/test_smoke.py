@@ -1,5 +1,3 @@
-import socket
-
 from blazeasgi import App, Request, Response
 
 from .conftest import MockConnection

@@ -39,9 +39,6 @@ _METHODS = {
 _SPECIAL_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"})
 #: Parsed-but-unstarted pipelined requests before reading pauses.
 _PIPELINE_HIGH_WATER = 64
-#: An unread request body is skipped to keep the connection alive only when
-#: at most this much of it is still to come; past it the connection is closed.
-_MAX_DISCARD = 1 << 20
 #: The most a transport hands to data_received at once (uvloop reads 256 KiB).
 _READ_SIZE = 1 << 18
 
@@ -154,7 +151,10 @@ class HTTPConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.state.connections.discard(self)
+        if self._current is None:
+            # Else the handler still runs: the server keeps counting this
+            # connection (graceful shutdown waits for it) until it ends.
+            self.state.connections.discard(self)
         for ex in (self._current, self._reading):
             if ex is not None:
                 ex._lost()
@@ -179,8 +179,9 @@ class HTTPConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             # No protocol switch in the core: answer the request as plain HTTP,
             # then close (the client may already be sending the new protocol).
-            if self._reading is not None:
-                self._reading.keep_alive = False
+            last = self._pipeline[-1] if self._pipeline else self._current
+            if last is not None:
+                last.keep_alive = False
             self._read_closed = True
         except httptools.HttpParserError as exc:
             if not self._read_closed:  # bytes after a final request are ignored
@@ -385,7 +386,9 @@ class HTTPConnection(asyncio.Protocol):
         if exc is not None:
             self._handler_failed(ex, exc)
         self._finish(ex)
-        if not self._dispatching:
+        if self.closed:
+            self.state.connections.discard(self)
+        elif not self._dispatching:
             self._run_next()
 
     def _handler_failed(self, ex: Exchange, exc: BaseException) -> None:
@@ -434,9 +437,8 @@ class HTTPConnection(asyncio.Protocol):
             return
         if not ex.body_complete:
             # An unread body must not be parsed as the next request: skip it, or
-            # close when it is large or the client still waits for 100-continue.
-            left = self._content_length - ex.body_received if self._content_length >= 0 else -1
-            if (ex.expect_continue and not ex._continue_sent) or not 0 <= left <= _MAX_DISCARD:
+            # close (Exchange._unread_closes decided which when it answered).
+            if ex._unread_closes():
                 self.close()
                 return
             ex.discard_body = True
@@ -578,7 +580,7 @@ def _as_protocol_error(exc: httptools.HttpParserError) -> ProtocolError:
     if isinstance(exc, httptools.HttpParserInvalidMethodError):
         return ProtocolError(400, "Invalid HTTP method")
     message = str(exc.args[0]) if exc.args else "Bad Request"
-    if "version" in message.lower():
+    if message == "Invalid HTTP version":  # well-formed digits, e.g. HTTP/1.2, HTTP/3.0
         return ProtocolError(505, "HTTP Version Not Supported")
     if "transfer-encoding" in message.lower() and "invalid" in message.lower():
         return ProtocolError(400, "Invalid Transfer-Encoding")

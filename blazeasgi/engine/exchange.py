@@ -29,6 +29,9 @@ _CRLF = b"\r\n"
 _CLOSE = b"connection: close\r\n"
 _KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n"
+#: An unread request body is skipped to keep the connection alive only when at
+#: most this much of it is still to come; past it the connection is closed.
+_MAX_DISCARD = 1 << 20
 #: Pre-encoded Content-Length lines for small bodies (saves ~0.15 us a response).
 _CONTENT_LENGTHS = [b"content-length: %d\r\n" % n for n in range(4096)]
 
@@ -169,8 +172,25 @@ class Exchange:
         await self._disconnect_waiter
 
     # -- response -------------------------------------------------------------------
+    def _unread_closes(self) -> bool:
+        """Answering before the body is read: must the connection close after?
+
+        A small rest of a known-length body is skipped to keep the connection;
+        a large or chunked rest, or a client still waiting for 100-continue
+        (it may never send the body), means closing, announced in the response.
+        """
+        if self.expect_continue and not self._continue_sent:
+            return True
+        length = self.conn._content_length if self.conn._reading is self else -1
+        return length < 0 or length - self.body_received > _MAX_DISCARD
+
     def _framing_close(self, close: bool) -> bytes:
-        if close or not self.keep_alive or self.conn.state.draining:
+        if (
+            close
+            or not self.keep_alive
+            or self.conn.state.draining
+            or (not self.body_complete and self._unread_closes())
+        ):
             self.keep_alive = False
             return _CLOSE
         if self.http_version == "1.0":
@@ -191,7 +211,12 @@ class Exchange:
         conn = self.conn
         state = conn.state
         line = STATUS_LINES.get(status) or status_line(status)
-        if close or not self.keep_alive or state.draining:
+        if (
+            close
+            or not self.keep_alive
+            or state.draining
+            or (not self.body_complete and self._unread_closes())
+        ):
             self.keep_alive = False
             connection = _CLOSE
         elif self.http_version == "1.0":

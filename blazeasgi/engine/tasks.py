@@ -52,6 +52,9 @@ class _Resume:
             if suspended:
                 try:
                     yield to_yield
+                except GeneratorExit:  # the host task is being destroyed
+                    coro.close()
+                    raise
                 except BaseException as exc:  # the Task threw in: a cancellation
                     thrown = exc
             suspended = True
