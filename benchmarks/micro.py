@@ -66,6 +66,9 @@ async def run(kind: str, n: int, profile: bool) -> None:
     conn = HTTPConnection(state)
     transport = NullTransport()
     conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.data_received(REQUEST)
+    for _ in range(3):  # let the connection's host task start (see engine/tasks.py)
+        await asyncio.sleep(0)
     for _ in range(1000):
         conn.data_received(REQUEST)
     await asyncio.sleep(0)

@@ -192,8 +192,38 @@ class HTTPConnection(asyncio.Protocol):
             # on_header enforces max_head_size per field, this bounds the rest.
             self._protocol_error(ProtocolError(431, "Request Header Fields Too Large"))
             return
-        if self._pipeline and self._current is None:
-            self._run_next()
+        pipeline = self._pipeline
+        if pipeline and self._current is None:
+            if len(pipeline) > 1 or self._access_log:
+                self._run_next()
+                return
+            # One request, the common case: _run_next without its loop, batch and
+            # bookkeeping (measured 0.12 us a request, 3% at 100 connections).
+            ex = pipeline.popleft()
+            self._current = ex
+            try:
+                pending = self.state.dispatch(ex)
+            except Exception as exc:
+                self._handler_failed(ex, exc)
+                pending = None
+            if pending is not None:
+                host = self._host
+                if host is None:
+                    host = self._host = TaskHost(self.loop)
+                host.run(pending, self._on_handler_done)
+            elif (
+                ex.response_complete
+                and ex.keep_alive
+                and ex.body_complete
+                and self._pending_error is None
+                and not self._read_closed
+                and not self._read_paused
+            ):
+                self._current = None
+                self._idle_since = self.state.clock
+            else:
+                self._finish(ex)
+                self._run_next()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -229,7 +259,10 @@ class HTTPConnection(asyncio.Protocol):
         self._headers.append((name, value))
         self._head_budget -= len(name) + len(value) + 4
         if name in _SPECIAL_HEADERS or self._head_budget < 0:
-            self._special_header(name, value)
+            if name == b"host" and self._head_budget >= 0:
+                self._host_count += 1  # every request has one: spare it the call
+            else:
+                self._special_header(name, value)
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -260,7 +293,7 @@ class HTTPConnection(asyncio.Protocol):
             raise ProtocolError(413, "Content Too Large")
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
-        if target[:1] != b"/":
+        if target[0] != 47:  # not "/": absolute-form, "*" or authority-form
             target = _non_origin_target(method, target)
         ex = Exchange(self, method, target, headers, version, keep_alive)
         if self._expect_continue:
@@ -382,6 +415,23 @@ class HTTPConnection(asyncio.Protocol):
     def _on_handler_done(self, result: Any, exc: BaseException | None) -> None:
         ex = self._current
         if ex is None:  # pragma: no cover - defensive: the connection was reset
+            return
+        if (
+            exc is None
+            and ex.response_complete
+            and ex.keep_alive
+            and ex.body_complete
+            and not self._access_log
+            and not self.closed
+        ):
+            # The common case of _finish, inlined as in data_received.
+            self._current = None
+            if self._dispatching:
+                return
+            if self._pipeline or self._pending_error is not None or self._read_closed or self._read_paused:
+                self._run_next()
+            else:
+                self._idle_since = self.state.clock
             return
         if exc is not None:
             self._handler_failed(ex, exc)

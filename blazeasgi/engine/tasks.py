@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from asyncio.tasks import _enter_task, _leave_task, current_task  # C on CPython
+from asyncio.tasks import (  # the C implementations on CPython
+    _current_tasks,  # type: ignore[attr-defined]
+    _enter_task,
+    _leave_task,
+)
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
@@ -105,7 +109,7 @@ class TaskHost:
         loop, task = self._loop, self._task
         # Protocol callbacks run outside any task; a caller inside one (a test
         # driving the protocol by hand) gets its task back afterwards.
-        outer = current_task(loop)
+        outer = _current_tasks.get(loop)  # what current_task() reads, minus a call
         if outer is not None:
             _leave_task(loop, outer)
         _enter_task(loop, task)
