@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from asyncio.tasks import (  # the C implementations on CPython
-    _current_tasks,  # type: ignore[attr-defined]
-    _enter_task,
-    _leave_task,
-)
+from asyncio.tasks import _enter_task, _leave_task  # the C implementations on CPython
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
+
+#: The dict asyncio.current_task() reads; read directly it saves a Python call.
+_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 
 #: Called once with (result, None) or (None, exception) when a coroutine ends.
 DoneCallback = Callable[[Any, BaseException | None], None]
