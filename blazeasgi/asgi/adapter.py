@@ -139,9 +139,11 @@ class HTTPCycle:
             if type(status) is not int or not 100 <= status <= 599:
                 raise RuntimeError(f"Invalid HTTP status code {status!r} in response.")
             headers: Iterable[tuple[bytes, bytes]] = message.get("headers", ())
+            # HeadCache.get inlined for a hit (the app reusing a header list).
+            entry = self._heads.entries.get(id(headers))
             # Held until the first body message so that start + body leave in one
             # write; the engine sends it if the app returns without a body.
-            ex.held = self._heads.get(headers)
+            ex.held = entry[1] if entry is not None and entry[0] == headers else self._heads.get(headers)
             ex.status = status
         else:
             raise RuntimeError(f"Unexpected ASGI message type {kind!r} for an HTTP connection.")

@@ -118,20 +118,20 @@ class HeadCache:
     mutated list is never trusted. Measured: 0.25 us per hit against 0.9 us to build.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self._entries: dict[int, tuple[list[tuple[bytes, bytes]], ResponseHead]] = {}
+        self.entries: dict[int, tuple[list[tuple[bytes, bytes]], ResponseHead]] = {}
 
     def get(self, headers: Iterable[tuple[bytes, bytes]]) -> ResponseHead:
-        entry = self._entries.get(id(headers))
+        entry = self.entries.get(id(headers))
         if entry is not None and entry[0] == headers:
             return entry[1]
         head = build_head(headers)
         if type(headers) is list:
-            if len(self._entries) >= 256:
-                self._entries.clear()
-            self._entries[id(headers)] = (list(headers), head)
+            if len(self.entries) >= 256:
+                self.entries.clear()
+            self.entries[id(headers)] = (list(headers), head)
         return head
 
 
