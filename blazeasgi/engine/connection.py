@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from .errors import ClientDisconnected, ProtocolError
+from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .http11 import error_response
 from .tasks import TaskHost
@@ -51,6 +51,7 @@ class HTTPConnection(asyncio.Protocol):
         "_connection_header",
         "_content_length",
         "_current",
+        "_detached",
         "_dispatching",
         "_drain_waiters",
         "_expect_continue",
@@ -61,6 +62,7 @@ class HTTPConnection(asyncio.Protocol):
         "_host",
         "_host_count",
         "_idle_since",
+        "_leftover",
         "_max_body",
         "_max_head",
         "_max_headers",
@@ -122,6 +124,8 @@ class HTTPConnection(asyncio.Protocol):
         self._read_paused = False
         self._pending_error: ProtocolError | None = None
         self._batch: list[bytes] | None = None
+        self._detached = False
+        self._leftover = b""
         self._dispatching = False
         self._host: TaskHost | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -150,6 +154,8 @@ class HTTPConnection(asyncio.Protocol):
         self._idle_since = state.clock
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._detached:
+            return
         self.closed = True
         if self._current is None:
             # Else the handler still runs: the server keeps counting this
@@ -176,13 +182,8 @@ class HTTPConnection(asyncio.Protocol):
         self._since_head += len(data)
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # No protocol switch in the core: answer the request as plain HTTP,
-            # then close (the client may already be sending the new protocol).
-            last = self._pipeline[-1] if self._pipeline else self._current
-            if last is not None:
-                last.keep_alive = False
-            self._read_closed = True
+        except httptools.HttpParserUpgrade as exc:
+            self._on_upgrade(data, int(exc.args[0]) if exc.args else len(data))
         except httptools.HttpParserError as exc:
             if not self._read_closed:  # bytes after a final request are ignored
                 self._protocol_error(_as_protocol_error(exc))
@@ -224,6 +225,48 @@ class HTTPConnection(asyncio.Protocol):
             else:
                 self._finish(ex)
                 self._run_next()
+
+    def _on_upgrade(self, data: bytes, offset: int) -> None:
+        """The parser stopped at an Upgrade (or CONNECT) request.
+
+        The request is dispatched like any other with ``ex.upgrade`` set; its
+        handler either takes the connection with ``switch_protocols`` or answers
+        in plain HTTP, after which the connection closes (the client may already
+        be speaking the new protocol). Reading pauses until then, and the bytes
+        after the head are kept for the new protocol.
+        """
+        last = self._pipeline[-1] if self._pipeline else self._current
+        self._read_closed = True
+        if last is None:
+            return
+        last.keep_alive = False
+        value = next((v for k, v in last.headers if k == b"upgrade"), None)
+        if value is not None:
+            last.upgrade = value.strip().lower()
+            self._leftover = data[offset:]
+            if not self._read_paused:
+                self._read_paused = True
+                self.transport.pause_reading()
+
+    def switch_protocols(self, ex: Exchange, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
+        """Answer ``ex`` with 101 and hand the connection to another protocol.
+
+        ``header_block`` holds the 101's header lines (validated; Upgrade and
+        Connection included). Returns the transport and the bytes the client sent
+        after the request head; the caller sets its own protocol on the transport
+        and resumes reading. From here on this HTTPConnection never touches it.
+        """
+        if ex.upgrade is None or ex is not self._current or ex.response_started:
+            raise AppError("switch_protocols needs the current, unanswered upgrade request")
+        ex.response_started = ex.response_complete = True
+        ex.status = 101
+        self._flush_batch()
+        self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + header_block + b"\r\n")
+        self._detached = True
+        self.closed = True  # for HTTP purposes: no more reads, writes or timeouts
+        self.state.connections.discard(self)
+        leftover, self._leftover = self._leftover, b""
+        return self.transport, leftover
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -461,6 +504,8 @@ class HTTPConnection(asyncio.Protocol):
 
     def _finish(self, ex: Exchange) -> None:
         self._current = None
+        if self._detached:
+            return  # the connection now belongs to another protocol
         if not ex.response_complete:
             if not ex.response_started and ex.held is not None and not self.closed:
                 head = ex.held  # a head with no body: send it, then close
