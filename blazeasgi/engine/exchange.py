@@ -60,6 +60,9 @@ class Exchange:
     _remaining: int | None = None
     _no_body = False
     bytes_sent = 0
+    #: The protocol a request asked to switch to (its Upgrade header, lower-cased),
+    #: set only when the parser stopped at the upgrade; see HTTPConnection.switch_protocols.
+    upgrade: bytes | None = None
     #: A response head the interface declared (with ``status``) but has not
     #: written yet; the engine sends it if the handler ends without a body.
     held: ResponseHead | None = None
@@ -363,3 +366,94 @@ class Exchange:
             self._remaining -= count
         self.bytes_sent += count
         await self.write(b"", more=False)
+
+    # -- additions for the ASGI extensions (pathsend, zerocopysend, trailers, 103) ------
+    async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` as part of the body, not ending it.
+
+        Unlike ``sendfile`` this applies the response's framing (a chunk of ``count``
+        bytes when chunked) and leaves the body open: ``end``/``write`` completes it.
+        Zero-copy ``loop.sendfile`` where the transport supports it, reads and
+        writes with backpressure otherwise (uvloop, TLS).
+        """
+        if not self.response_started:
+            raise AppError("response body sent before the response started")
+        if self.response_complete:
+            raise AppError("response already complete")
+        if self._no_body or count <= 0:
+            return
+        conn = self.conn
+        if conn.closed:
+            raise ClientDisconnected("client disconnected")
+        remaining = self._remaining
+        if remaining is not None and count > remaining:
+            self.response_complete = True
+            self.keep_alive = False
+            conn.abort_after_write()
+            raise AppError("response body length does not match Content-Length (more than declared)")
+        conn._flush_batch()
+        if self._chunked:
+            conn._write(b"%x\r\n" % count)
+        try:
+            await conn.loop.sendfile(conn.transport, file, offset, count, fallback=False)
+            native = True
+        except (NotImplementedError, RuntimeError):
+            # Raised before anything is sent when the transport cannot do zero-copy.
+            native = False
+        except ConnectionError as exc:
+            raise ClientDisconnected("client disconnected") from exc
+        if not native:
+            file.seek(offset)
+            left = count
+            while left > 0:
+                data = file.read(min(left, 262144))
+                if not data:
+                    self.response_complete = True
+                    self.keep_alive = False
+                    conn.abort_after_write()
+                    raise AppError("file shrank while being sent")
+                left -= len(data)
+                if conn.closed:
+                    raise ClientDisconnected("client disconnected")
+                conn._write(data)
+                if conn.write_paused:
+                    await conn.drain()
+        if self._chunked:
+            conn._write(_CRLF)
+        if remaining is not None:
+            self._remaining = remaining - count
+        self.bytes_sent += count
+        if conn.write_paused:
+            await conn.drain()
+
+    async def end_with_trailers(self, trailer_block: bytes) -> None:
+        """End the body with trailer fields (``trailer_block``: validated header lines).
+
+        Trailers exist only in the chunked coding: on a Content-Length, HTTP/1.0 or
+        bodiless response they are dropped (RFC 9110 §6.5 lets a recipient discard
+        them) and the body simply ends.
+        """
+        if not self._chunked or self._no_body or self.response_complete:
+            await self.write(b"", more=False)
+            return
+        conn = self.conn
+        if conn.closed:
+            raise ClientDisconnected("client disconnected")
+        self.response_complete = True
+        conn._write(b"0\r\n%s\r\n" % trailer_block)
+        if conn.write_paused:
+            await conn.drain()
+
+    def send_informational(self, status: int, header_block: bytes) -> bool:
+        """Send an interim 1xx response (e.g. 103 Early Hints) before the final one.
+
+        Returns False, sending nothing, when that is not allowed: after the final
+        response started, to an HTTP/1.0 client (RFC 9110 §15.2), or once the
+        client is gone.
+        """
+        if not 100 <= status <= 199 or status == 101:
+            raise AppError(f"invalid informational status {status!r}")
+        if self.response_started or self.http_version != "1.1" or self.conn.closed:
+            return False
+        self.conn._write(b"".join((status_line(status), header_block, _CRLF)))
+        return True
