@@ -75,6 +75,7 @@ class HTTPConnection(asyncio.Protocol):
         "_reading",
         "_since_head",
         "_started_at",
+        "_unusual",
         "_url",
         "client",
         "closed",
@@ -117,6 +118,8 @@ class HTTPConnection(asyncio.Protocol):
         self._chunked_received = 0
         self._expect_continue = False
         self._connection_header = False
+        #: Set by a header that needs on_headers_complete's slow path (Connection, Expect).
+        self._unusual = False
         self._pipeline: deque[Exchange] = deque()
         self._current: Exchange | None = None
         self._reading: Exchange | None = None
@@ -310,38 +313,28 @@ class HTTPConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         parser = self._parser
         keep_alive = parser.should_keep_alive()
-        if keep_alive and not self._connection_header:
+        unusual = self._unusual
+        if keep_alive and self._host_count == 1 and not unusual:
             # llhttp keeps alive by default only for HTTP/1.1 (it rejects 1.2+), so
-            # this skips get_http_version(), which costs 0.3 us (it formats a str).
+            # with no Connection header this is 1.1, without get_http_version()
+            # (0.3 us: it formats a str) or any of the checks below.
             version = "1.1"
         else:
-            version = parser.get_http_version()
-            self._connection_header = False
-        if version == "1.1":
-            if self._host_count != 1:
-                raise ProtocolError(400, "Missing or repeated Host header")
-        elif version == "1.0":
-            if self._host_count > 1:
-                raise ProtocolError(400, "Repeated Host header")
-        else:
-            raise ProtocolError(505, "HTTP Version Not Supported")
+            version = self._check_head(keep_alive)
         self._host_count = 0
         target = self._url
-        if len(target) > self._max_target:
-            raise ProtocolError(414, "URI Too Long")
         headers = self._headers
-        if len(headers) > self._max_headers:
-            raise ProtocolError(431, "Too many header fields")
-        if self._content_length > self._max_body:
-            raise ProtocolError(413, "Content Too Large")
+        if target[0] != 47 or len(target) > self._max_target or len(headers) > self._max_headers:
+            target = self._check_target(target, headers)
         raw_method = parser.get_method()
-        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
-        if target[0] != 47:  # not "/": absolute-form, "*" or authority-form
-            target = _non_origin_target(method, target)
-        ex = Exchange(self, method, target, headers, version, keep_alive)
-        if self._expect_continue:
-            self._expect_continue = False
-            ex.expect_continue = True
+        ex = Exchange(
+            self, _METHODS.get(raw_method) or raw_method.decode("ascii"), target, headers, version, keep_alive
+        )
+        if unusual:
+            self._unusual = False
+            if self._expect_continue:
+                self._expect_continue = False
+                ex.expect_continue = True
         self._url = b""
         self._headers = []
         self._head_budget = self._max_head
@@ -353,6 +346,34 @@ class HTTPConnection(asyncio.Protocol):
         if len(pipeline) > _PIPELINE_HIGH_WATER and not self._read_paused:
             self._read_paused = True
             self.transport.pause_reading()
+
+    def _check_head(self, keep_alive: bool) -> str:
+        """The version and Host rules, for heads off the common path (cold)."""
+        if keep_alive and not self._connection_header:
+            version = "1.1"  # as in on_headers_complete
+        else:
+            version = self._parser.get_http_version()
+            self._connection_header = False
+        if version == "1.1":
+            if self._host_count != 1:
+                raise ProtocolError(400, "Missing or repeated Host header")
+        elif version == "1.0":
+            if self._host_count > 1:
+                raise ProtocolError(400, "Repeated Host header")
+        else:
+            raise ProtocolError(505, "HTTP Version Not Supported")
+        return version
+
+    def _check_target(self, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """Size limits and non-origin forms of the request target (cold)."""
+        if len(target) > self._max_target:
+            raise ProtocolError(414, "URI Too Long")
+        if len(headers) > self._max_headers:
+            raise ProtocolError(431, "Too many header fields")
+        if target[0] != 47:  # not "/": absolute-form, "*" or authority-form
+            method = self._parser.get_method().decode("ascii", "replace")
+            target = _non_origin_target(method, target)
+        return target
 
     def on_body(self, body: bytes) -> None:
         ex = self._reading
@@ -390,6 +411,8 @@ class HTTPConnection(asyncio.Protocol):
         elif name == b"content-length":
             # llhttp has already rejected non-digits, signs and conflicting repeats.
             self._content_length = int(value)
+            if self._content_length > self._max_body:
+                raise ProtocolError(413, "Content Too Large")
         elif name == b"transfer-encoding":
             codings = [c.strip().lower() for c in value.split(b",")]
             if codings[-1] != b"chunked":
@@ -397,10 +420,10 @@ class HTTPConnection(asyncio.Protocol):
             if len(codings) != 1:
                 raise ProtocolError(501, "Unsupported transfer coding")
         elif name == b"connection":
-            self._connection_header = True
+            self._connection_header = self._unusual = True
         elif name == b"expect":
             if value.strip().lower() == b"100-continue":
-                self._expect_continue = True
+                self._expect_continue = self._unusual = True
             else:
                 raise ProtocolError(417, "Expectation Failed")
 
