@@ -18,6 +18,7 @@ from typing import Any
 
 from . import __version__
 from .asgi.adapter import ASGIAdapter
+from .asgi.interfaces import INTERFACES, as_asgi3
 from .config import Config
 from .engine.server import ServedApp, Server, StartupFailed, bind_socket
 from .native.app import App
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--lifespan", choices=["auto", "on", "off"], default="auto", help="ASGI lifespan (default: auto)"
+    )
+    p.add_argument(
+        "--interface",
+        choices=list(INTERFACES),
+        default="auto",
+        help="application interface: ASGI 3, ASGI 2 or WSGI (default: auto, as uvicorn detects it)",
     )
     p.add_argument("--root-path", default="", help="ASGI root_path for apps mounted under a prefix")
     p.add_argument("--factory", action="store_true", help="treat APP as a factory called with no arguments")
@@ -98,6 +105,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.max_header_count,
         help="max header fields (default: 100)",
     )
+    p.add_argument(
+        "--ws",
+        choices=["auto", "none", "websockets", "wsproto"],
+        default=DEFAULTS.ws,
+        help="WebSocket frame library; none serves upgrades as plain HTTP (default: auto)",
+    )
+    p.add_argument(
+        "--ws-max-size",
+        type=int,
+        default=DEFAULTS.ws_max_size,
+        help="largest incoming WebSocket message in bytes; past it: close 1009 (default: 16777216)",
+    )
+    p.add_argument(
+        "--ws-ping-interval",
+        type=float,
+        default=DEFAULTS.ws_ping_interval,
+        help="seconds between WebSocket keepalive pings; 0 disables (default: 20)",
+    )
+    p.add_argument(
+        "--ws-ping-timeout",
+        type=float,
+        default=DEFAULTS.ws_ping_timeout,
+        help="seconds a keepalive pong may take before closing with 1011; 0 waits forever (default: 20)",
+    )
+    p.add_argument(
+        "--ws-per-message-deflate",
+        type=_on_off,
+        default=DEFAULTS.ws_per_message_deflate,
+        metavar="BOOL",
+        help="offer permessage-deflate compression (default: true)",
+    )
     p.add_argument("--log-level", choices=list(LOG_LEVELS), default="info", help="log level (default: info)")
     p.add_argument(
         "--access-log",
@@ -123,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-date-header", dest="date_header", action="store_false", help="do not send Date")
     p.add_argument("--version", action="version", version=f"blazeasgi {__version__}")
     return p
+
+
+def _on_off(value: str) -> bool:
+    """uvicorn's --ws-per-message-deflate takes a boolean value."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def import_from_string(target: str, factory: bool = False) -> Any:
@@ -153,14 +201,34 @@ def import_from_string(target: str, factory: bool = False) -> Any:
     return obj
 
 
-def to_served_app(obj: Any, root_path: str = "", lifespan: str = "auto") -> ServedApp:
-    """A native App as is; any other callable as an ASGI 3 app."""
+def to_served_app(
+    obj: Any,
+    root_path: str = "",
+    lifespan: str = "auto",
+    interface: str = "auto",
+    proxy_headers: bool = True,
+    forwarded_allow_ips: str | None = None,
+) -> ServedApp:
+    """A native App as is; any other callable as an ASGI 3, ASGI 2 or WSGI app.
+
+    ``interface`` is uvicorn's ``--interface``: ``auto`` tells ASGI 3 from ASGI 2
+    the way uvicorn does; a WSGI app needs ``wsgi``. ``proxy_headers`` and
+    ``forwarded_allow_ips`` are uvicorn's ``--proxy-headers`` (on by default) and
+    ``--forwarded-allow-ips`` (default: ``$FORWARDED_ALLOW_IPS`` or 127.0.0.1,::1).
+    """
     if isinstance(obj, App):
         obj.configure(root_path=root_path, lifespan=lifespan)
         return obj
     if not callable(obj):
         raise AppLoadError(f"{obj!r} is neither a blazeasgi App nor an ASGI callable.")
-    return ASGIAdapter(obj, root_path=root_path, lifespan=lifespan)
+    app, _ = as_asgi3(obj, interface)
+    return ASGIAdapter(
+        app,
+        root_path=root_path,
+        lifespan=lifespan,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
 
 
 def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -211,6 +279,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         server_header=args.server_header,
         date_header=args.date_header,
         root_path=args.root_path,
+        ws=args.ws,
+        ws_max_size=args.ws_max_size,
+        ws_ping_interval=args.ws_ping_interval,
+        ws_ping_timeout=args.ws_ping_timeout,
+        ws_per_message_deflate=args.ws_per_message_deflate,
     )
 
 
@@ -219,7 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         sys.path.insert(0, os.path.abspath(args.app_dir))
-        served = to_served_app(import_from_string(args.app, args.factory), args.root_path, args.lifespan)
+        served = to_served_app(
+            import_from_string(args.app, args.factory), args.root_path, args.lifespan, args.interface
+        )
         factory = loop_factory(args.loop)
         sockets = open_sockets(args)
     except AppLoadError as exc:

@@ -40,6 +40,23 @@ class Config:
     #: Transport write buffer size at which a streaming writer waits for drain.
     write_high_water: int = 65536
 
+    # -- WebSockets (blazeasgi.websocket) -------------------------------------------
+    #: Frame library: "auto" (websockets, else wsproto), "websockets", "wsproto",
+    #: or "none" (upgrade requests are then served as plain HTTP). uvicorn's --ws.
+    ws: str = "auto"
+    #: Largest incoming message in bytes (after decompression); past it the
+    #: connection closes with 1009. uvicorn's default, 16 MiB.
+    ws_max_size: int = 16 * 1024 * 1024
+    #: Received messages the app has not read yet before reading pauses (the
+    #: client then waits): what bounds memory when an app reads slowly. uvicorn's 32.
+    ws_max_queue: int = 32
+    #: Seconds between keepalive pings (0 disables); a pong must come back within
+    #: ws_ping_timeout seconds (0 waits forever) or the connection closes with 1011.
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    #: Offer permessage-deflate (RFC 7692) to clients that ask for it.
+    ws_per_message_deflate: bool = True
+
     # -- response defaults ---------------------------------------------------------
     server_header: bool = True
     date_header: bool = True

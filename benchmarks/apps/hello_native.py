@@ -1,17 +1,38 @@
-"""Native blazeasgi: the seed's hello world with five security headers."""
-from blazeasgi import App, Request, Response
+"""Native blazeasgi: the seed's hello world with five security headers, plus the other
+scenarios' routes (see common.py)."""
 
-SECURITY_HEADERS = {
-    "strict-transport-security": "max-age=63072000; includeSubDomains",
-    "content-security-policy": "default-src 'self'",
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-}
+from blazeasgi import App, Request, Response, StreamingResponse
+
+from .common import CHUNK, CHUNKS, HELLO, MESSAGE, PLAINTEXT, SECURITY_HEADERS, dumps
 
 app = App()
 
 
 @app.get("/")
 def hello(request: Request) -> Response:
-    return Response(b"Hello, world!", headers=SECURITY_HEADERS, media_type="text/plain")
+    return Response(HELLO, headers=SECURITY_HEADERS, media_type="text/plain")
+
+
+@app.get("/plaintext")
+def plaintext(request: Request) -> Response:
+    return Response(PLAINTEXT, media_type="text/plain")
+
+
+@app.get("/json")
+def json_(request: Request) -> Response:
+    return Response(dumps(MESSAGE), media_type="application/json")
+
+
+@app.post("/echo")
+async def echo(request: Request) -> Response:
+    return Response(await request.body(), media_type="application/octet-stream")
+
+
+def _chunks():
+    for _ in range(CHUNKS):
+        yield CHUNK
+
+
+@app.get("/download")
+def download(request: Request) -> StreamingResponse:
+    return StreamingResponse(_chunks(), media_type="application/octet-stream")

@@ -4,35 +4,108 @@ The adapter owns no HTTP framing: ``http.response.start`` is held until the firs
 ``http.response.body`` so a response sent as start + one body message leaves in a
 single write through ``Exchange.respond``; anything longer streams through
 ``Exchange.start``/``write``, which apply Content-Length, chunking and backpressure.
+
+Extensions advertised in ``scope["extensions"]``:
+
+* ``http.response.pathsend`` and ``http.response.zerocopysend``: files sent with the
+  loop's ``sendfile`` (``Exchange.write_file``), like the native ``FileResponse``;
+* ``http.response.early_hint``: a ``103 Early Hints`` interim response;
+* ``http.response.trailers``: only when the request carried ``TE: trailers``.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from collections.abc import Awaitable, Coroutine, Iterable
 from types import CoroutineType
-from typing import Any
+from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote
 
 from ..engine.errors import ClientDisconnected, ProtocolError
 from ..engine.exchange import Exchange
-from ..engine.http11 import HeadCache
+from ..engine.http11 import HeadCache, ResponseHead, build_head
 from ..types import ASGIApp, Message
+from ..websocket.asgi import websocket_session
 from .lifespan import Lifespan
+from .proxy import TrustedHosts, apply_proxy_headers
 
+# HTTP spec 2.3, as uvicorn states it. 2.4 (send() on a closed connection raises
+# OSError) is implemented too, but Starlette switches at 2.4 from listening for
+# http.disconnect to waiting for send() to fail: an idle StreamingResponse (SSE
+# waiting for an event) would then outlive its client. See compat/README.md.
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 _DISCONNECT: Message = {"type": "http.disconnect"}
+
+_EXTENSIONS: dict[str, dict[str, Any]] = {
+    "http.response.pathsend": {},
+    "http.response.zerocopysend": {},
+    "http.response.early_hint": {},
+}
+_EXTENSIONS_TRAILERS: dict[str, dict[str, Any]] = {**_EXTENSIONS, "http.response.trailers": {}}
+
+
+def pathsend_safe() -> bool:
+    """False when a Starlette older than 0.47 is loaded.
+
+    Starlette's FileResponse sends ``http.response.pathsend`` when it is offered
+    (since 0.36), but its GZipMiddleware only learned to pass that message on in
+    0.47: before, it drops it, and every FileResponse behind GZip becomes a 500.
+    """
+    starlette = sys.modules.get("starlette")
+    if starlette is None:
+        return True
+    numbers = re.findall(r"\d+", str(getattr(starlette, "__version__", "")))[:2]
+    return len(numbers) < 2 or (int(numbers[0]), int(numbers[1])) >= (0, 47)
+
+
+class _AnyValue:
+    """Equal to anything: ``(b"te", _ANY) in headers`` finds a TE field at C speed."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_ANY = _AnyValue()
+_TE_FIELD: Any = (b"te", _ANY)
+_PROXY_FIELDS = frozenset({b"x-forwarded-proto", b"x-forwarded-for", b"te"})
+
+
+def _te_trailers(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"te" and b"trailers" in [t.split(b";")[0].strip() for t in value.lower().split(b",")]:
+            return True
+    return False
 
 
 class ASGIAdapter:
     """Serve an ASGI 3 application on the engine."""
 
-    def __init__(self, app: ASGIApp, root_path: str = "", lifespan: str = "auto") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        root_path: str = "",
+        lifespan: str = "auto",
+        proxy_headers: bool = True,
+        forwarded_allow_ips: str | list[str] | None = None,
+    ) -> None:
         self.app = app
         self.root_path = root_path
         self._raw_root = root_path.encode("ascii")
         self.lifespan = Lifespan(app, lifespan)
         self.state = self.lifespan.state
         self.heads = HeadCache()
+        self.trusted: TrustedHosts | None = TrustedHosts(forwarded_allow_ips) if proxy_headers else None
+        self._extensions = _EXTENSIONS
+        self._extensions_trailers = _EXTENSIONS_TRAILERS
+        if not pathsend_safe():
+            self._extensions = {k: v for k, v in _EXTENSIONS.items() if k != "http.response.pathsend"}
+            self._extensions_trailers = {**self._extensions, "http.response.trailers": {}}
 
     async def startup(self) -> None:
         await self.lifespan.startup()
@@ -41,6 +114,10 @@ class ASGIAdapter:
         await self.lifespan.shutdown()
 
     def dispatch(self, ex: Exchange) -> Coroutine[Any, Any, None]:
+        if ex.upgrade == b"websocket":  # WebSockets: see blazeasgi/websocket/asgi.py
+            session = websocket_session(self, ex)
+            if session is not None:
+                return session
         raw_path = ex.path
         try:
             path = raw_path.decode("ascii")
@@ -52,22 +129,46 @@ class ASGIAdapter:
             path = self.root_path + path
             raw_path = self._raw_root + raw_path
         conn = ex.conn
-        cycle = HTTPCycle(ex, self.heads)
+        headers = ex.headers
+        client = conn.client
+        scheme = conn.scheme
+        trailers = False
+        trusted = self.trusted
+        if not ex.noted_fields:
+            pass  # no TE or proxy fields in this request: nothing to scan for
+        elif trusted is not None and client is not None and client[0] in trusted:
+            # One pass for the proxy headers and TE (the peer is a trusted proxy).
+            proto: bytes | None = None
+            forwarded_for: list[bytes] = []
+            for name, value in headers:
+                if name in _PROXY_FIELDS:
+                    if name == b"x-forwarded-proto":
+                        proto = value
+                    elif name == b"x-forwarded-for":
+                        forwarded_for.append(value)
+                    else:
+                        trailers = trailers or _te_trailers([(name, value)])
+            if proto is not None or forwarded_for:
+                scheme, client = apply_proxy_headers(trusted, proto, forwarded_for, scheme, client)
+        elif _TE_FIELD in headers:
+            trailers = _te_trailers(headers)
+        cycle = HTTPCycle(ex, self.heads, trailers)
         coro = self.app(
             {
                 "type": "http",
                 "asgi": ASGI_VERSION,
                 "http_version": ex.http_version,
                 "server": conn.server,
-                "client": conn.client,
-                "scheme": conn.scheme,
+                "client": client,
+                "scheme": scheme,
                 "method": ex.method,
                 "root_path": self.root_path,
                 "path": path,
                 "raw_path": raw_path,
                 "query_string": ex.query_string,
-                "headers": ex.headers,
+                "headers": headers,
                 "state": self.state.copy(),
+                "extensions": (self._extensions_trailers if trailers else self._extensions).copy(),
             },
             cycle.receive,
             cycle.send,
@@ -81,19 +182,29 @@ async def _await(awaitable: Awaitable[None]) -> None:
     await awaitable
 
 
+# HTTPCycle._trailers: none; advertised (the client sent TE: trailers); announced by
+# the app in http.response.start, body still open; body ended, trailers to come.
+_NONE, _ADVERTISED, _WAIT, _BODY_DONE = 0, 1, 2, 3
+
+
 class HTTPCycle:
     """One request's ``receive`` and ``send``."""
 
-    __slots__ = ("_body_done", "_heads", "ex")
+    __slots__ = ("_body_done", "_heads", "_trailer_lines", "_trailers", "ex")
 
-    def __init__(self, ex: Exchange, heads: HeadCache) -> None:
+    def __init__(self, ex: Exchange, heads: HeadCache, trailers: bool = False) -> None:
         self.ex = ex
         self._heads = heads
         self._body_done = False
+        self._trailers = _ADVERTISED if trailers else _NONE
+        self._trailer_lines: list[bytes] | None = None
 
     async def receive(self) -> Message:
         ex = self.ex
-        if self._body_done:
+        if self._body_done or ex.response_complete:
+            # After the response (or the whole body) only the disconnect is left:
+            # at once if the response is complete, as under uvicorn, else when
+            # the client goes away.
             if not ex.response_complete:
                 await ex.wait_disconnect()
             return _DISCONNECT
@@ -112,15 +223,14 @@ class HTTPCycle:
         if kind == "http.response.body":
             head = ex.held
             if head is None:
-                if ex.status:
-                    raise RuntimeError(
-                        "Unexpected ASGI message 'http.response.body' sent, after response already completed."
-                    )
-                raise RuntimeError("Expected ASGI message 'http.response.start' before 'http.response.body'.")
+                self._no_head(kind)
             body = message.get("body", b"")
             more = message.get("more_body", False)
             if ex.conn.closed:
                 raise ClientDisconnected("client disconnected")
+            if self._trailers > _ADVERTISED:
+                await self._body_before_trailers(head, body, more)
+                return
             if not ex.response_started:
                 if not more and (head.content_length is None or head.content_length == len(body)):
                     ex.held = None
@@ -135,6 +245,8 @@ class HTTPCycle:
                 raise RuntimeError(
                     "Unexpected ASGI message 'http.response.start' sent, after response already started."
                 )
+            if ex.conn.closed:
+                raise ClientDisconnected("client disconnected")
             status = message["status"]
             if type(status) is not int or not 100 <= status <= 599:
                 raise RuntimeError(f"Invalid HTTP status code {status!r} in response.")
@@ -145,5 +257,106 @@ class HTTPCycle:
             # write; the engine sends it if the app returns without a body.
             ex.held = entry[1] if entry is not None and entry[0] == headers else self._heads.get(headers)
             ex.status = status
+            if self._trailers and message.get("trailers", False):
+                self._trailers = _WAIT
+        else:
+            await self._send_extension(kind, message)
+
+    async def _body_before_trailers(self, head: ResponseHead, body: bytes, more: bool) -> None:
+        ex = self.ex
+        if self._trailers == _BODY_DONE:
+            raise RuntimeError("Unexpected ASGI message 'http.response.body' after the body ended.")
+        if not ex.response_started:
+            ex.start(ex.status, head.block, head.content_length, head.close)
+        if not more:  # the body ends here, the response waits for the trailers
+            self._trailers = _BODY_DONE
+        await ex.write(body, True)
+
+    def _no_head(self, kind: str) -> NoReturn:
+        if self.ex.status:
+            raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
+        raise RuntimeError(f"Expected ASGI message 'http.response.start' before {kind!r}.")
+
+    # -- extensions (cold path) ---------------------------------------------------------
+    async def _send_extension(self, kind: str, message: Message) -> None:
+        ex = self.ex
+        if kind == "http.response.pathsend":
+            head = ex.held
+            if head is None:
+                self._no_head(kind)
+            path = message["path"]
+            with open(os.fspath(path), "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                if head.content_length is not None and head.content_length != size:
+                    raise RuntimeError(
+                        f"Content-Length {head.content_length} does not match the size of {path!r} ({size})."
+                    )
+                await self._send_file(head, file, 0, size, more=False)
+        elif kind == "http.response.zerocopysend":
+            head = ex.held
+            if head is None:
+                self._no_head(kind)
+            file = message["file"]
+            opened: BinaryIO | None = None
+            if isinstance(file, int):  # a bare descriptor: borrow it, do not close it
+                file = opened = open(file, "rb", closefd=False)
+            try:
+                offset = message.get("offset")
+                if offset is None:
+                    offset = file.tell()
+                count = message.get("count")
+                if count is None:
+                    count = max(0, os.fstat(file.fileno()).st_size - offset)
+                await self._send_file(head, file, offset, count, message.get("more_body", False))
+            finally:
+                if opened is not None:
+                    opened.close()
+        elif kind == "http.response.trailers":
+            await self._send_trailers(message)
+        elif kind == "http.response.early_hint":
+            links = message.get("links", ())
+            if isinstance(links, (bytes, str)):
+                raise RuntimeError("'links' in 'http.response.early_hint' must be a list of byte strings.")
+            block = build_head([(b"link", link) for link in links]).block
+            ex.send_informational(103, block)
         else:
             raise RuntimeError(f"Unexpected ASGI message type {kind!r} for an HTTP connection.")
+
+    async def _send_file(
+        self, head: ResponseHead, file: BinaryIO, offset: int, count: int, more: bool
+    ) -> None:
+        ex = self.ex
+        if ex.conn.closed:
+            raise ClientDisconnected("client disconnected")
+        if not ex.response_started:
+            length = head.content_length
+            if length is None and not more and self._trailers != _WAIT:
+                length = count  # the whole body is this file: no need to chunk it
+            ex.start(ex.status, head.block, length, head.close)
+        await ex.write_file(file, offset, count)
+        if more:
+            return
+        if self._trailers == _WAIT:
+            self._trailers = _BODY_DONE
+            return
+        ex.held = None
+        await ex.end()
+
+    async def _send_trailers(self, message: Message) -> None:
+        ex = self.ex
+        state = self._trailers
+        if state < _WAIT:
+            if ex.response_complete:
+                return  # trailers nobody asked for, after the body: dropped
+            raise RuntimeError("Unexpected ASGI message 'http.response.trailers': none were announced.")
+        if state != _BODY_DONE:
+            raise RuntimeError("Unexpected ASGI message 'http.response.trailers' before the body ended.")
+        lines = self._trailer_lines
+        if lines is None:
+            lines = self._trailer_lines = []
+        lines.append(build_head(message.get("headers", ())).block)
+        if message.get("more_trailers", False):
+            return
+        self._trailers = _NONE
+        ex.held = None
+        await ex.end_with_trailers(b"".join(lines))

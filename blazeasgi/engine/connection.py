@@ -36,7 +36,16 @@ access_logger = logging.getLogger("blazeasgi.access")
 _METHODS = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 }
-_SPECIAL_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"})
+_OWS = frozenset(b" \t")
+#: Fields no request needs on the hot path but an interface may look for (TE for
+#: trailers, proxy headers): seeing one sets Exchange.noted_fields so the
+#: interface scans the headers only then.
+_NOTED_FIELDS = frozenset(
+    {b"te", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"}
+)
+_SPECIAL_HEADERS = _NOTED_FIELDS | frozenset(
+    {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
+)
 #: Parsed-but-unstarted pipelined requests before reading pauses.
 _PIPELINE_HIGH_WATER = 64
 #: The most a transport hands to data_received at once (uvloop reads 256 KiB).
@@ -67,6 +76,7 @@ class HTTPConnection(asyncio.Protocol):
         "_max_head",
         "_max_headers",
         "_max_target",
+        "_noted_fields",
         "_parser",
         "_pending_error",
         "_pipeline",
@@ -120,6 +130,7 @@ class HTTPConnection(asyncio.Protocol):
         self._connection_header = False
         #: Set by a header that needs on_headers_complete's slow path (Connection, Expect).
         self._unusual = False
+        self._noted_fields = False
         self._pipeline: deque[Exchange] = deque()
         self._current: Exchange | None = None
         self._reading: Exchange | None = None
@@ -298,14 +309,23 @@ class HTTPConnection(asyncio.Protocol):
 
     # -- httptools callbacks (hot path) ----------------------------------------------
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        url = self._url = self._url + url
+        if len(url) > self._max_target:
+            raise ProtocolError(414, "URI Too Long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
+        if value and value[-1] in _OWS:  # llhttp keeps trailing OWS; RFC 9110 §5.5 drops it
+            value = value.rstrip(b" \t")
         self._headers.append((name, value))
         self._head_budget -= len(name) + len(value) + 4
         if name in _SPECIAL_HEADERS or self._head_budget < 0:
-            if name == b"host" and self._head_budget >= 0:
+            if self._reading is not None:
+                # A trailer field of a chunked body: bounded by the budget, but it
+                # never steers framing (RFC 9112 §7.1.2); on_message_complete drops it.
+                if self._head_budget < 0:
+                    raise ProtocolError(431, "Request Header Fields Too Large")
+            elif name == b"host" and self._head_budget >= 0:
                 self._host_count += 1  # every request has one: spare it the call
             else:
                 self._special_header(name, value)
@@ -335,6 +355,9 @@ class HTTPConnection(asyncio.Protocol):
             if self._expect_continue:
                 self._expect_continue = False
                 ex.expect_continue = True
+            if self._noted_fields:
+                self._noted_fields = False
+                ex.noted_fields = True
         self._url = b""
         self._headers = []
         self._head_budget = self._max_head
@@ -372,13 +395,18 @@ class HTTPConnection(asyncio.Protocol):
             raise ProtocolError(431, "Too many header fields")
         if target[0] != 47:  # not "/": absolute-form, "*" or authority-form
             method = self._parser.get_method().decode("ascii", "replace")
-            target = _non_origin_target(method, target)
+            target, authority = _non_origin_target(method, target)
+            if authority is not None:
+                # RFC 9112 §3.2.2: the target's authority wins over any Host field.
+                headers[:] = [(k, authority if k == b"host" else v) for k, v in headers]
         return target
 
     def on_body(self, body: bytes) -> None:
         ex = self._reading
         assert ex is not None
-        self._since_head -= len(body)
+        # Body bytes, plus what framing a legitimate chunk needs (size line and
+        # CRLFs), are not head bytes; long chunk extensions still count.
+        self._since_head -= len(body) + 24
         ex._feed(body)
         if ex._buffered > self.config.read_high_water and not self._read_paused:
             self._read_paused = True
@@ -395,6 +423,10 @@ class HTTPConnection(asyncio.Protocol):
         if ex._body_waiter is not None:
             ex._end()
         self._reading = None
+        self._since_head = 0
+        if self._headers:  # trailer fields (see on_header): not the next request's
+            self._headers = []
+            self._head_budget = self._max_head
         if self._content_length != -1:
             self._content_length = -1
         if self._chunked_received:
@@ -421,6 +453,8 @@ class HTTPConnection(asyncio.Protocol):
                 raise ProtocolError(501, "Unsupported transfer coding")
         elif name == b"connection":
             self._connection_header = self._unusual = True
+        elif name in _NOTED_FIELDS:
+            self._noted_fields = self._unusual = True
         elif name == b"expect":
             if value.strip().lower() == b"100-continue":
                 self._expect_continue = self._unusual = True
@@ -534,7 +568,11 @@ class HTTPConnection(asyncio.Protocol):
                 head = ex.held  # a head with no body: send it, then close
                 ex.start(ex.status, head.block, head.content_length, close=True)
             if not ex.response_started:
-                if not self.closed:
+                if ex.body_error is not None and not self.closed:
+                    ex.response_started = ex.response_complete = True
+                    ex.status = ex.body_error.status
+                    self._send_error(ex.body_error)
+                elif not self.closed:
                     logger.error(
                         "Handler for %s %s returned without a response",
                         ex.method,
@@ -674,20 +712,30 @@ def _show(target: bytes) -> str:
     return target.decode("latin-1")
 
 
-def _non_origin_target(method: str, target: bytes) -> bytes:
-    """Reduce absolute-form to its path; allow '*' for OPTIONS (RFC 9112 §3.2)."""
+def _non_origin_target(method: str, target: bytes) -> tuple[bytes, bytes | None]:
+    """(origin-form target, authority) for the other forms of RFC 9112 §3.2.
+
+    Absolute-form is reduced to its path and query, its authority returned so it
+    replaces Host; ``*`` is kept for OPTIONS and authority-form for CONNECT.
+    """
     if target == b"*" and method == "OPTIONS":
-        return target
+        return target, None
     if method == "CONNECT":
-        return target
+        return target, None
     lower = target[:8].lower()
     if lower.startswith(b"http://") or lower.startswith(b"https://"):
         rest = target.split(b"://", 1)[1]
-        slash = rest.find(b"/")
-        query = rest.find(b"?")
-        if slash < 0 or (0 <= query < slash):
-            return b"/" + rest[query:] if query >= 0 else b"/"
-        return rest[slash:]
+        end = len(rest)
+        for sep in (b"/", b"?", b"#"):
+            i = rest.find(sep)
+            if 0 <= i < end:
+                end = i
+        authority, path = rest[:end], rest[end:]
+        if b"@" in authority or not authority:
+            raise ProtocolError(400, "Invalid request target")
+        if not path.startswith(b"/"):
+            path = b"/" + path
+        return path, authority
     raise ProtocolError(400, "Invalid request target")
 
 

@@ -63,6 +63,8 @@ class Exchange:
     #: The protocol a request asked to switch to (its Upgrade header, lower-cased),
     #: set only when the parser stopped at the upgrade; see HTTPConnection.switch_protocols.
     upgrade: bytes | None = None
+    #: The request has a TE, Forwarded or X-Forwarded-* field (see connection.py).
+    noted_fields = False
     #: A response head the interface declared (with ``status``) but has not
     #: written yet; the engine sends it if the handler ends without a body.
     held: ResponseHead | None = None
@@ -177,6 +179,13 @@ class Exchange:
         await self._disconnect_waiter
 
     # -- response -------------------------------------------------------------------
+    def _refuse(self) -> None:
+        if self.body_error is not None:
+            # The request body was malformed: the client gets that error (sent by
+            # the engine when the handler ends), not the handler's response.
+            raise ClientDisconnected("the request body was malformed")
+        raise AppError("response already started")
+
     def _unread_closes(self) -> bool:
         """Answering before the body is read: must the connection close after?
 
@@ -209,8 +218,8 @@ class Exchange:
         framing headers (see http11.build_head); the engine adds the rest. This is
         the hot path of every small response, hence the inlining.
         """
-        if self.response_started:
-            raise AppError("response already started")
+        if self.response_started or self.body_error is not None:
+            self._refuse()
         self.response_started = self.response_complete = True
         self.status = status
         conn = self.conn
@@ -254,8 +263,8 @@ class Exchange:
         self, status: int, header_block: bytes, content_length: int | None, close: bool = False
     ) -> None:
         """Send the response head; the body follows through ``write``/``end``."""
-        if self.response_started:
-            raise AppError("response already started")
+        if self.response_started or self.body_error is not None:
+            self._refuse()
         line = status_line(status)
         self.response_started = True
         self.status = status

@@ -31,6 +31,14 @@ class ServedApp(Protocol):
     async def shutdown(self) -> None: ...
 
 
+class LiveWebSocket(Protocol):
+    """An accepted WebSocket (blazeasgi.websocket), for the graceful shutdown."""
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class StartupFailed(Exception):
     """The application's startup (lifespan) failed; the message says why."""
 
@@ -47,6 +55,7 @@ class ServerState:
         "dispatch",
         "draining",
         "loop",
+        "websockets",
     )
 
     def __init__(self, config: Config, dispatch: Dispatch, loop: asyncio.AbstractEventLoop) -> None:
@@ -54,6 +63,8 @@ class ServerState:
         self.dispatch = dispatch
         self.loop = loop
         self.connections: set[HTTPConnection] = set()
+        #: Accepted WebSockets: detached from HTTP, closed with 1001 on shutdown.
+        self.websockets: set[LiveWebSocket] = set()
         self.draining = False
         self.access_log = config.access_log
         self.clock = loop.time()
@@ -117,16 +128,23 @@ class Server:
         for conn in list(state.connections):
             if conn.is_idle():
                 conn.close()
+        for ws in list(state.websockets):
+            ws.shutdown()
         deadline = state.loop.time() + self.config.graceful_shutdown_timeout
-        while state.connections and state.loop.time() < deadline:
+        while (state.connections or state.websockets) and state.loop.time() < deadline:
             await asyncio.sleep(0.05)
             for conn in list(state.connections):
                 if conn.is_idle():
                     conn.close()
-        if state.connections:
-            logger.warning("Graceful shutdown timed out; closing %d connection(s)", len(state.connections))
+        if state.connections or state.websockets:
+            logger.warning(
+                "Graceful shutdown timed out; closing %d connection(s)",
+                len(state.connections) + len(state.websockets),
+            )
             for conn in list(state.connections):
                 conn.transport.abort()
+            for ws in list(state.websockets):
+                ws.abort()
         if self._tick is not None:
             self._tick.cancel()
         for server in self._servers:

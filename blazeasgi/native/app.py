@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ..asgi.adapter import ASGIAdapter
@@ -15,6 +15,9 @@ from ..types import ASGIApp
 from .request import Request
 from .responses import JSONResponse, PlainTextResponse, Response
 from .routing import Endpoint, Handler, Router
+
+if TYPE_CHECKING:
+    from ..websocket.native import WebSocketRoutes
 
 logger = logging.getLogger("blazeasgi.error")
 
@@ -60,6 +63,7 @@ class App:
         self.on_shutdown = list(on_shutdown or [])
         self.state: dict[str, Any] = {}
         self._lifespan_cm: contextlib.AbstractAsyncContextManager[Any] | None = None
+        self._websockets: WebSocketRoutes | None = None
 
     def configure(self, root_path: str = "", lifespan: str = "auto") -> None:
         """Called by the server with the CLI's ASGI settings for the fallback."""
@@ -91,6 +95,19 @@ class App:
 
     def delete(self, path: str) -> Callable[[Handler], Handler]:
         return self.route(path, ["DELETE"])
+
+    def websocket(self, path: str) -> Callable[[Handler], Handler]:
+        """Register a WebSocket handler (see blazeasgi/websocket/native.py)."""
+
+        def register(handler: Handler) -> Handler:
+            if self._websockets is None:
+                from ..websocket.native import WebSocketRoutes
+
+                self._websockets = WebSocketRoutes()
+            self._websockets.add(path, handler)
+            return handler
+
+        return register
 
     # -- lifespan -------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -129,6 +146,10 @@ class App:
                 raise ProtocolError(400, "Invalid request target") from None
             endpoint, params, partial = self.router.resolve(decoded, ex.method)
             if endpoint is None:
+                if ex.upgrade is not None and self._websockets is not None:
+                    session = self._websockets.dispatch(ex, decoded)
+                    if session is not None:
+                        return session
                 if self._adapter is not None:
                     return self._adapter.dispatch(ex)
                 if partial is not None:
