@@ -1,0 +1,1 @@
+"""blazeasgi's benchmark harness: ``python -m benchmarks`` (see benchmarks/README.md)."""

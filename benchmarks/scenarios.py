@@ -1,0 +1,121 @@
+"""The load scenarios: what is requested, how hard, and what a correct answer looks like.
+
+Each server is checked with one request before any load (same payload everywhere);
+a server that answers wrongly is reported and not loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from blazeasgi.bench import Reply, lua_script
+
+from .apps.common import DOWNLOAD_SIZE, HELLO, PLAINTEXT, SECURITY_HEADERS
+
+ECHO_BODY = b"x" * 4096
+PIPELINE_DEPTH = 16
+
+
+def _expect_body(expected: bytes, content_type: str) -> Callable[[Reply], str | None]:
+    def check(reply: Reply) -> str | None:
+        if reply.status != 200:
+            return f"status {reply.status}, expected 200"
+        if reply.body != expected:
+            return f"body {reply.body[:60]!r}, expected {expected[:60]!r}"
+        ctype = reply.header("content-type") or ""
+        if not ctype.startswith(content_type):
+            return f"content-type {ctype!r}, expected {content_type}"
+        return None
+
+    return check
+
+
+def check_hello(reply: Reply) -> str | None:
+    problem = _expect_body(HELLO, "text/plain")(reply)
+    if problem:
+        return problem
+    missing = [name for name, value in SECURITY_HEADERS.items() if reply.header(name) != value]
+    return f"security headers missing or wrong: {', '.join(missing)}" if missing else None
+
+
+def check_json(reply: Reply) -> str | None:
+    if reply.status != 200:
+        return f"status {reply.status}, expected 200"
+    try:
+        data = json.loads(reply.body)
+    except ValueError:
+        return f"body is not JSON: {reply.body[:60]!r}"
+    if data != {"message": "Hello, World!"}:
+        return f"JSON {data!r}, expected {{'message': 'Hello, World!'}}"
+    if not (reply.header("content-type") or "").startswith("application/json"):
+        return f"content-type {reply.header('content-type')!r}, expected application/json"
+    return None
+
+
+def check_download(reply: Reply) -> str | None:
+    if reply.status != 200:
+        return f"status {reply.status}, expected 200"
+    if len(reply.body) != DOWNLOAD_SIZE or reply.body.strip(b"x"):
+        return f"body of {len(reply.body)} bytes, expected {DOWNLOAD_SIZE} bytes of 'x'"
+    return None
+
+
+def check_item(reply: Reply) -> str | None:
+    if reply.status != 200:
+        return f"status {reply.status}, expected 200"
+    try:
+        data = json.loads(reply.body)
+    except ValueError:
+        return f"body is not JSON: {reply.body[:60]!r}"
+    expected = {"id": 42, "name": "item 42", "price": 12.5, "tags": ["bench", "fastapi"]}
+    return None if data == expected else f"JSON {data!r}, expected {expected!r}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    path: str
+    connections: tuple[int, ...]
+    quick_connections: tuple[int, ...]
+    check: Callable[[Reply], str | None]
+    method: str = "GET"
+    body: bytes | None = None
+    content_type: str | None = None
+    pipeline: int = 1
+
+    def script(self) -> str:
+        headers = {"Content-Type": self.content_type} if self.content_type else None
+        return lua_script(self.method, self.body, headers, self.pipeline)
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("hello", "Hello world + 5 security headers", "/", (100, 1000, 10000), (100,), check_hello),
+    Scenario(
+        "plaintext",
+        f"Plaintext, pipelined {PIPELINE_DEPTH} deep",
+        "/plaintext",
+        (256,),
+        (256,),
+        _expect_body(PLAINTEXT, "text/plain"),
+        pipeline=PIPELINE_DEPTH,
+    ),
+    Scenario("json", "JSON serialisation", "/json", (100,), (100,), check_json),
+    Scenario(
+        "echo",
+        "POST echo, 4 KiB body",
+        "/echo",
+        (100,),
+        (100,),
+        _expect_body(ECHO_BODY, "application/octet-stream"),
+        method="POST",
+        body=ECHO_BODY,
+        content_type="application/octet-stream",
+    ),
+    Scenario("download", "1 MiB streamed download", "/download", (32,), (32,), check_download),
+    Scenario("items", "FastAPI path param + pydantic response", "/items/42", (100,), (100,), check_item),
+]
+
+BY_NAME = {s.name: s for s in SCENARIOS}

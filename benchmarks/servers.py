@@ -1,0 +1,163 @@
+"""The servers under test: how to start each one, what it needs, what it is compared to.
+
+Every server gets one worker, access logs off, keep-alive on (the default everywhere),
+the same listen backlog, and is started by the harness on 127.0.0.1:<free port>.
+Apps are shared per interface: every ASGI server runs the same raw ASGI app
+(benchmarks/apps/hello_asgi.py), the same Starlette app and the same FastAPI app.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from blazeasgi.bench import module_available
+
+BACKLOG = "2048"
+PY = sys.executable
+
+APPS = {
+    "native": "benchmarks.apps.hello_native:app",
+    "raw": "benchmarks.apps.hello_asgi:app",
+    "starlette": "benchmarks.apps.starlette_app:app",
+    "fastapi": "benchmarks.apps.fastapi_app:app",
+    "mixed": "benchmarks.apps.mixed_app:app",
+    "rsgi": "benchmarks.apps.hello_rsgi:app",
+    "robyn": "benchmarks.apps.robyn_app",
+}
+
+BASE_ROUTES = frozenset({"hello", "plaintext", "json", "echo", "download"})
+#: Which scenario routes each app serves (the FastAPI scenario needs FastAPI).
+APP_ROUTES = {
+    "native": BASE_ROUTES,
+    "raw": BASE_ROUTES,
+    "starlette": BASE_ROUTES,
+    "fastapi": BASE_ROUTES | {"items"},
+    "mixed": BASE_ROUTES | {"items"},
+    "rsgi": BASE_ROUTES,
+    "robyn": BASE_ROUTES,
+}
+
+#: The frameworks an app needs beyond its server.
+APP_NEEDS = {"starlette": ("starlette",), "fastapi": ("fastapi",), "mixed": ("fastapi",)}
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    server: str  # blazeasgi, uvicorn, granian, hypercorn, robyn
+    interface: str  # native, asgi, mixed, rsgi, robyn
+    app: str  # a key of APPS
+    command: Callable[[ServerSpec, int], list[str]]
+    install: str  # how to get the server if it is missing
+    uvicorn_baseline: str | None = None
+    granian_baseline: str | None = None
+    default: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    stop_signal: signal.Signals = signal.SIGTERM
+    app_target: str = ""  # module:attribute, when not the shared app named by ``app``
+
+    @property
+    def target(self) -> str:
+        return self.app_target or APPS[self.app]
+
+    @property
+    def routes(self) -> frozenset[str]:
+        return APP_ROUTES[self.app]
+
+    def requires(self) -> tuple[str, ...]:
+        return (self.server, *APP_NEEDS.get(self.app, ()))
+
+    def missing(self) -> str | None:
+        """Why this server cannot run here (a module is not installed), or None."""
+        for module in self.requires():
+            if not module_available(module):
+                how = self.install if module == self.server else f"pip install {module}"
+                return f"{module} is not installed ({how})"
+        return None
+
+    def argv(self, port: int) -> list[str]:
+        return self.command(self, port)
+
+    def process_env(self, port: int) -> dict[str, str]:
+        env = dict(self.env)
+        if self.server == "robyn":
+            env.update(ROBYN_HOST="127.0.0.1", ROBYN_PORT=str(port))
+        return env
+
+
+def _blazeasgi(spec: ServerSpec, port: int) -> list[str]:
+    return [
+        PY, "-m", "blazeasgi", spec.target, "--host", "127.0.0.1", "--port", str(port),
+        "--backlog", BACKLOG, "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _uvicorn(spec: ServerSpec, port: int) -> list[str]:
+    return [
+        PY, "-m", "uvicorn", spec.target, "--host", "127.0.0.1", "--port", str(port),
+        "--http", "httptools", "--loop", "uvloop", "--workers", "1", "--backlog", BACKLOG,
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _granian(spec: ServerSpec, port: int) -> list[str]:
+    interface = "rsgi" if spec.interface == "rsgi" else "asgi"
+    return [
+        PY, "-m", "granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--runtime-threads", "1", "--loop", "uvloop", "--http", "1", "--no-ws",
+        "--backlog", BACKLOG, "--no-access-log", "--log-level", "warning", spec.target,
+    ]  # fmt: skip
+
+
+def _hypercorn(spec: ServerSpec, port: int) -> list[str]:
+    return [
+        PY, "-m", "hypercorn", spec.target, "--bind", f"127.0.0.1:{port}", "--workers", "1",
+        "--worker-class", "uvloop", "--backlog", BACKLOG, "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _robyn(spec: ServerSpec, port: int) -> list[str]:
+    return [
+        PY, "-m", spec.target, "--processes", "1", "--workers", "1", "--log-level", "WARN",
+        "--disable-openapi",
+    ]  # fmt: skip
+
+
+UVICORN = "pip install 'uvicorn[standard]'"
+GRANIAN = "pip install granian"
+ROBYN = "pip install robyn; not in the bench extra: it pins uvloop~=0.22.1 for every server"
+
+SERVERS: list[ServerSpec] = [
+    ServerSpec("blazeasgi-native", "blazeasgi", "native", "native", _blazeasgi, "pip install -e .",
+               "uvicorn-raw", "granian-rsgi"),
+    ServerSpec("blazeasgi-asgi", "blazeasgi", "asgi", "raw", _blazeasgi, "pip install -e .",
+               "uvicorn-raw", "granian-asgi"),
+    ServerSpec("blazeasgi-starlette", "blazeasgi", "asgi", "starlette", _blazeasgi, "pip install -e .",
+               "uvicorn-starlette", "granian-starlette"),
+    ServerSpec("blazeasgi-fastapi", "blazeasgi", "asgi", "fastapi", _blazeasgi, "pip install -e .",
+               "uvicorn-fastapi", "granian-fastapi"),
+    ServerSpec("blazeasgi-mixed", "blazeasgi", "mixed", "mixed", _blazeasgi, "pip install -e .",
+               "uvicorn-fastapi", "granian-fastapi"),
+    ServerSpec("uvicorn-raw", "uvicorn", "asgi", "raw", _uvicorn, UVICORN, None, "granian-asgi"),
+    ServerSpec("uvicorn-starlette", "uvicorn", "asgi", "starlette", _uvicorn, UVICORN, None,
+               "granian-starlette"),
+    ServerSpec("uvicorn-fastapi", "uvicorn", "asgi", "fastapi", _uvicorn, UVICORN, None, "granian-fastapi"),
+    ServerSpec("granian-asgi", "granian", "asgi", "raw", _granian, GRANIAN, "uvicorn-raw", None),
+    ServerSpec("granian-rsgi", "granian", "rsgi", "rsgi", _granian, GRANIAN, "uvicorn-raw", None),
+    ServerSpec("hypercorn-raw", "hypercorn", "asgi", "raw", _hypercorn, "pip install hypercorn",
+               "uvicorn-raw", "granian-asgi"),
+    # Robyn ignores SIGTERM (it would be killed after 10 s); SIGINT stops it at once.
+    ServerSpec("robyn", "robyn", "robyn", "robyn", _robyn, ROBYN,
+               "uvicorn-raw", "granian-rsgi", stop_signal=signal.SIGINT),
+    # Not in the default set (time): Granian on the framework apps, for the Granian ratio
+    # of the Starlette and FastAPI rows. `--servers all` or name them.
+    ServerSpec("granian-starlette", "granian", "asgi", "starlette", _granian, GRANIAN, "uvicorn-starlette",
+               None, default=False),
+    ServerSpec("granian-fastapi", "granian", "asgi", "fastapi", _granian, GRANIAN, "uvicorn-fastapi", None,
+               default=False),
+]  # fmt: skip
+
+BY_NAME = {s.name: s for s in SERVERS}

@@ -1,0 +1,1 @@
+"""TechEmpower test types on blazeasgi, FastAPI and Granian: ``python -m benchmarks.techempower``."""

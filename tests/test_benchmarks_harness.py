@@ -1,0 +1,807 @@
+"""The benchmark harness's own logic: wrk scripts and parsing, tables and ratios, the
+TechEmpower verifier against a tiny fake server, query-count clamping, and
+``blazeasgi bench`` end to end with a stand-in for wrk. No real wrk, no PostgreSQL,
+no timing asserts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blazeasgi import bench
+from blazeasgi.bench import BenchError, Reply, WrkResult
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SUMMARY = {
+    "requests": 1000,
+    "duration_us": 2_000_000,
+    "bytes": 150_000,
+    "connect": 1,
+    "read": 2,
+    "write": 3,
+    "status": 4,
+    "timeout": 5,
+    "min": 100,
+    "max": 9000,
+    "mean": 850.5,
+    "stdev": 12.25,
+    "p50": 800,
+    "p75": 900,
+    "p90": 1000,
+    "p99": 2500,
+    "p999": 8000,
+}
+
+FAKE_WRK = """#!{python}
+import json, os, sys
+args = sys.argv[1:]
+log = os.environ.get("FAKE_WRK_LOG")
+if log:
+    script = open(args[args.index("-s") + 1]).read()
+    with open(log, "a") as f:
+        f.write(json.dumps({{"argv": args, "script": script}}) + "\\n")
+if os.environ.get("FAKE_WRK_FAIL"):
+    print("unable to connect to 127.0.0.1", file=sys.stderr)
+    sys.exit(1)
+print("Running 1s test")
+print("BENCH_JSON " + {summary!r})
+"""
+
+
+@pytest.fixture
+def fake_wrk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``wrk`` on PATH that logs its arguments and script, then prints a fixed summary."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "wrk"
+    exe.write_text(FAKE_WRK.format(python=sys.executable, summary=json.dumps(SUMMARY)))
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    log = tmp_path / "wrk.log"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_WRK_LOG", str(log))
+    return log
+
+
+def wrk_calls(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+# -- wrk scripts and output -------------------------------------------------------------------------
+
+
+def test_lua_script_pipeline_and_post_body() -> None:
+    script = bench.lua_script("POST", b"x" * 4096, {"Content-Type": "application/octet-stream"}, pipeline=16)
+    assert 'wrk.method = "POST"' in script
+    assert 'wrk.body = string.rep("x", 4096)' in script
+    assert 'wrk.headers["Content-Type"] = "application/octet-stream"' in script
+    assert "for i = 1, 16 do r[i] = wrk.format() end" in script
+    assert "request = function() return req end" in script
+    assert "done = function(summary, latency, requests)" in script
+    plain = bench.lua_script()
+    assert "init" not in plain and "wrk.body" not in plain
+
+
+def test_lua_string_escapes_quotes_and_bytes() -> None:
+    assert bench._lua_string('a"b\\c') == '"a\\34b\\92c"'
+    assert bench._lua_string(b"\x00\n\xff") == '"\\0\\10\\255"'
+    assert 'wrk.body = "{\\34a\\34:1}"' in bench.lua_script("POST", b'{"a":1}')
+
+
+def test_parse_wrk_output() -> None:
+    result = bench.parse_wrk_output("Running 10s test\nBENCH_JSON " + json.dumps(SUMMARY) + "\n")
+    assert result.requests == 1000 and result.duration_s == 2.0
+    assert result.rps == 500.0 and result.transfer_per_s == 75_000.0
+    assert result.socket_errors == 6 and result.status_errors == 4 and result.timeouts == 5
+    assert result.latency_us["p99"] == 2500.0 and result.latency_us["mean"] == 850.5
+    assert WrkResult.from_dict(result.to_dict()) == result
+
+
+def test_parse_wrk_output_nan_and_missing() -> None:
+    nan_line = "BENCH_JSON " + json.dumps(SUMMARY).replace("850.5", "-nan").replace("12.25", "nan")
+    assert bench.parse_wrk_output(nan_line).latency_us["mean"] == 0.0
+    with pytest.raises(BenchError, match="wrk printed no summary"):
+        bench.parse_wrk_output("unable to connect\n")
+    with pytest.raises(BenchError, match="unreadable"):
+        bench.parse_wrk_output("BENCH_JSON {broken")
+
+
+def test_zero_duration_and_median() -> None:
+    empty = WrkResult(0, 0.0, 0)
+    assert empty.rps == 0.0 and empty.transfer_per_s == 0.0
+    runs = [WrkResult(n, 1.0, 0) for n in (300, 100, 200, 400)]
+    assert bench.median_result(runs).requests == 200  # the lower middle of an even count
+    assert bench.median_result(runs[:3]).requests == 200
+    with pytest.raises(ValueError):
+        bench.median_result([])
+
+
+def test_wrk_command_clamps_threads() -> None:
+    argv = bench.wrk_command(
+        "wrk", "http://x/", 2, 3, "s.lua", threads=4, timeout=8, prefix=["taskset", "-c", "1"]
+    )
+    assert argv == [
+        "taskset", "-c", "1", "wrk", "-t", "2", "-c", "2", "-d", "3s", "--timeout", "8s", "-s", "s.lua", "http://x/",
+    ]  # fmt: skip
+
+
+def test_run_wrk_with_fake_wrk(fake_wrk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bench.run_wrk("http://127.0.0.1:1/", 10, 1, bench.lua_script(pipeline=4))
+    assert result.requests == 1000
+    (call,) = wrk_calls(fake_wrk)
+    assert call["argv"][:6] == ["-t", "1", "-c", "10", "-d", "1s"]
+    assert "for i = 1, 4 do" in call["script"]
+    monkeypatch.setenv("FAKE_WRK_FAIL", "1")
+    with pytest.raises(BenchError, match="wrk failed with status 1: unable to connect"):
+        bench.run_wrk("http://127.0.0.1:1/", 10, 1, bench.lua_script())
+
+
+def test_find_wrk_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    with pytest.raises(BenchError, match="apt-get install -y wrk"):
+        bench.find_wrk()
+
+
+def test_pinning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench.shutil, "which", lambda name: "/usr/bin/taskset")
+    monkeypatch.setattr(bench.os, "sched_getaffinity", lambda pid: {3, 5, 7}, raising=False)
+    assert bench.pinning() == (["/usr/bin/taskset", "-c", "3"], ["/usr/bin/taskset", "-c", "5"])
+    assert bench.pinning(enabled=False) == ([], [])
+    monkeypatch.setattr(bench.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert bench.pinning() == ([], [])
+
+
+def test_small_helpers() -> None:
+    assert bench.raise_fd_limit(256) >= 256
+    assert 0 < bench.free_port() < 65536
+    assert bench.module_available("json") and not bench.module_available("no_such_module_here")
+    assert not bench.module_available("no_such_package.sub")
+    reply = Reply(200, [("Content-Type", "text/plain")], b"")
+    assert reply.header("content-type") == "text/plain" and reply.header("server") is None
+
+
+# -- formatting --------------------------------------------------------------------------------------
+
+
+def test_formatting() -> None:
+    assert bench.fmt_rps(123456.7) == "123,457" and bench.fmt_rps(None) == bench.NA
+    assert bench.fmt_ratio(150.0, 100.0) == "1.50x"
+    assert bench.fmt_ratio(150.0, None) == bench.NA and bench.fmt_ratio(150.0, 0.0) == bench.NA
+    assert bench.fmt_ratio(None, 100.0) == bench.NA and bench.fmt_ratio(1.0, float("nan")) == bench.NA
+    assert bench.fmt_latency(850) == "850 µs" and bench.fmt_latency(2500) == "2.50 ms"
+    assert bench.fmt_latency(3_200_000) == "3.20 s" and bench.fmt_latency(None) == bench.NA
+    assert bench.fmt_bytes_rate(512) == "512 B/s" and bench.fmt_bytes_rate(2048) == "2.00 KiB/s"
+    assert bench.fmt_bytes_rate(3 << 20) == "3.00 MiB/s" and bench.fmt_bytes_rate(5 << 30) == "5.00 GiB/s"
+    assert bench.fmt_bytes_rate(None) == bench.NA
+
+
+def test_markdown_table_alignment() -> None:
+    table = bench.markdown_table(["server", "req/s"], [["a", "1,000"], ["longer-name", "5"], ["short"]], "lr")
+    assert table.splitlines() == [
+        "| server      | req/s |",
+        "| ----------- | ----: |",
+        "| a           | 1,000 |",
+        "| longer-name |     5 |",
+        "| short       |       |",
+    ]
+
+
+def test_render_bench_table_ratios() -> None:
+    contenders = [bench.Contender("blazeasgi", lambda p: []), bench.Contender("uvicorn", lambda p: [])]
+    fast = WrkResult(2000, 1.0, 0, latency_us={"p99": 1500.0})
+    slow = WrkResult(1000, 1.0, 0, latency_us={"p99": 3000.0})
+    table = bench.render_bench_table(
+        contenders, {"/": {"blazeasgi": fast, "uvicorn": slow}, "/x": {"uvicorn": slow}}
+    )
+    lines = table.splitlines()
+    assert lines[0].endswith("| vs uvicorn |") and lines[-1].startswith("vs: blazeasgi's req/s divided")
+    assert lines[2].split("|")[1:-1] == [" /    ", "           2,000 ", " 1.50 ms ", "         1,000 ",
+                                         " 3.00 ms ", "      2.00x "]  # fmt: skip
+    assert lines[3].rstrip().endswith(f"{bench.NA} |")
+
+
+# -- ServerProcess ----------------------------------------------------------------------------------
+
+
+def test_server_process_ready_and_stopped() -> None:
+    port = bench.free_port()
+    argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    with bench.ServerProcess("http.server", argv, port, cwd=ROOT, stop_signal=signal.SIGINT) as server:
+        reply = server.wait_ready("/", timeout=20)
+        assert reply.status == 200
+        proc = server.proc
+    assert proc is not None and proc.poll() is not None
+    server.stop()  # idempotent
+
+
+def test_server_process_reports_early_exit_and_silence() -> None:
+    argv = [sys.executable, "-c", "import sys; print('boom: no app'); sys.exit(3)"]
+    with bench.ServerProcess("broken", argv, bench.free_port()) as server:
+        with pytest.raises(BenchError, match="broken exited with status 3: boom: no app"):
+            server.wait_ready(timeout=20)
+    port = bench.free_port()
+    silent = [sys.executable, "-c", "import time; time.sleep(30)"]
+    with bench.ServerProcess("silent", silent, port) as server:
+        with pytest.raises(BenchError, match="did not answer GET / within 0 s"):
+            server.wait_ready(timeout=0.2)
+    assert server.proc is not None and server.proc.returncode is not None
+    with pytest.raises(BenchError, match="could not start"):
+        bench.ServerProcess("missing", ["/nonexistent/binary"], port).start()
+
+
+# -- blazeasgi bench ----------------------------------------------------------------------------------
+
+
+def test_bench_main_asgi_app(fake_wrk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("uvicorn")
+    out = tmp_path / "bench.json"
+    argv = ["benchmarks.apps.hello_asgi:app", "--path", "/", "--path", "/json", "-c", "8", "-d", "1"]
+    assert bench.main([*argv, "--warmup", "1", "--app-dir", str(ROOT), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "asgi app, 2 path(s)" in text
+    assert "| path  | blazeasgi req/s |" in text and "| vs uvicorn |" in text
+    assert "[4/4] uvicorn /json" in text
+    data = json.loads(out.read_text())
+    assert set(data["results"]) == {"/", "/json"} and set(data["results"]["/"]) == {"blazeasgi", "uvicorn"}
+    calls = wrk_calls(fake_wrk)
+    assert len(calls) == 8  # warm-up + run, 2 paths, 2 servers
+    assert {c["argv"][-1].rsplit("/", 1)[-1] for c in calls} == {"", "json"}
+
+
+def test_bench_main_mixed_app(fake_wrk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("fastapi")
+    argv = ["benchmarks.apps.mixed_app:app", "--path", "/json", "--path", "/items/3", "--path", "/nope"]
+    assert bench.main([*argv, "-d", "1", "--warmup", "0", "--app-dir", str(ROOT), "--no-pin"]) == 0
+    text = capsys.readouterr().out
+    assert "mixed mode" in text
+    assert "vs blazeasgi (fallback) | vs uvicorn (fallback) |" in text
+    assert "| /json (native)" in text and "| /items/3 (fallback)" in text
+    assert "note: /nope answers 404 on every server" in text
+    # /json is native in the mixed app, a FastAPI route in the fallback: same status, benchmarked.
+    assert len(wrk_calls(fake_wrk)) == 9
+
+
+def test_bench_main_native_app_and_status_mismatch(
+    fake_wrk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["benchmarks.apps.hello_native:app", "-d", "1", "--warmup", "0", "--app-dir", str(ROOT)]
+    assert bench.main(argv) == 0
+    assert "cannot run on uvicorn: blazeasgi alone" in capsys.readouterr().out
+    contenders = [
+        bench.Contender(
+            "a", lambda port: bench.blazeasgi_argv("benchmarks.apps.hello_native:app", port, str(ROOT))
+        ),
+        bench.Contender(
+            "b", lambda port: bench.blazeasgi_argv("benchmarks.apps.hello_asgi:app", port, str(ROOT))
+        ),
+    ]
+    ok, problems = bench._check_statuses(contenders, ["/", "/echo"], [], str(ROOT))
+    assert ok == ["/"]
+    assert problems == ["skipped /echo: the servers disagree on its status (a 405, b 404)"]
+
+
+def test_bench_main_errors(
+    fake_wrk: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench.main(["benchmarks.apps.hello_asgi:app", "--path", "nope"]) == 2
+    assert bench.main(["benchmarks.apps.hello_asgi:app", "-c", "0"]) == 2
+    assert bench.main(["benchmarks.apps.no_such_module:app"]) == 1
+    assert 'Could not import module "benchmarks.apps.no_such_module"' in capsys.readouterr().err
+    assert bench.main(["benchmarks.apps.common:HELLO"]) == 1
+    assert "neither a blazeasgi App nor an ASGI callable" in capsys.readouterr().err
+    assert bench.main(["benchmarks.apps.mixed_app:app", "--factory"]) == 1
+    assert "is not callable" in capsys.readouterr().err
+    # A status check that finds nothing in common.
+    monkeypatch.setattr(bench, "_check_statuses", lambda *a: ([], ["skipped /: disagree"]))
+    assert bench.main(["benchmarks.apps.hello_asgi:app", "--app-dir", str(ROOT)]) == 1
+    assert "nothing to benchmark" in capsys.readouterr().err
+    monkeypatch.setattr(
+        bench, "_check_statuses", lambda *a: (_ for _ in ()).throw(BenchError("x: GET / failed"))
+    )
+    assert bench.main(["benchmarks.apps.hello_asgi:app", "--app-dir", str(ROOT)]) == 1
+    assert "Error: x: GET / failed" in capsys.readouterr().err
+
+
+def test_bench_main_wrk_failure_and_missing_tools(
+    fake_wrk: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(bench, "_check_statuses", lambda contenders, paths, *a: (list(paths), []))
+    monkeypatch.setenv("FAKE_WRK_FAIL", "1")
+    argv = ["benchmarks.apps.hello_native:app", "-d", "1", "--app-dir", str(ROOT), "--no-pin"]
+    assert bench.main(argv) == 1
+    assert "Error: wrk failed with status 1" in capsys.readouterr().err
+    real_available = bench.module_available
+    monkeypatch.setattr(bench, "module_available", lambda name: name != "uvicorn" and real_available(name))
+    assert bench.main(["benchmarks.apps.hello_asgi:app", "--app-dir", str(ROOT)]) == 1
+    assert "uvicorn is not installed: pip install 'uvicorn[standard]'" in capsys.readouterr().err
+    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    assert bench.main(["benchmarks.apps.hello_asgi:app"]) == 1
+    assert (
+        "wrk (the HTTP load generator) is not installed: `apt-get install -y wrk`" in capsys.readouterr().err
+    )
+
+
+def test_contenders_factory_and_argv() -> None:
+    with pytest.raises(BenchError, match="--factory with a mixed-mode App"):
+        bench.contenders_for("mixed", "m:app", ".", factory=True)
+    assert bench.blazeasgi_argv("m:app", 1, ".", factory=True)[-1] == "--factory"
+    argv = bench.uvicorn_argv("m:app", 1, ".", factory=True)
+    assert argv[-1] == "--factory" and "--no-access-log" in argv
+    assert bench._route_kind(object(), "/") == ""
+
+
+# -- the harness: scenarios, servers, plan, report ---------------------------------------------------
+
+
+def test_scenario_checks_accept_the_reference_answers() -> None:
+    from benchmarks.apps.common import DOWNLOAD_SIZE, SECURITY_HEADERS
+    from benchmarks.scenarios import BY_NAME, ECHO_BODY
+
+    hello = Reply(
+        200, [("content-type", "text/plain; charset=utf-8"), *SECURITY_HEADERS.items()], b"Hello, world!"
+    )
+    assert BY_NAME["hello"].check(hello) is None
+    assert "referrer-policy" in str(BY_NAME["hello"].check(Reply(200, hello.headers[:-1], hello.body)))
+    assert "status 500" in str(BY_NAME["hello"].check(Reply(500, [], b"")))
+    assert "body" in str(BY_NAME["plaintext"].check(Reply(200, [("content-type", "text/plain")], b"nope")))
+    assert "content-type" in str(BY_NAME["plaintext"].check(Reply(200, [], b"Hello, World!")))
+    json_ok = Reply(200, [("content-type", "application/json")], b'{"message":"Hello, World!"}')
+    assert BY_NAME["json"].check(json_ok) is None
+    assert "not JSON" in str(BY_NAME["json"].check(Reply(200, json_ok.headers, b"<html>")))
+    assert "expected" in str(BY_NAME["json"].check(Reply(200, json_ok.headers, b'{"message":"hi"}')))
+    assert "content-type" in str(BY_NAME["json"].check(Reply(200, [], json_ok.body)))
+    assert "status 404" in str(BY_NAME["json"].check(Reply(404, [], b"")))
+    assert (
+        BY_NAME["echo"].check(Reply(200, [("content-type", "application/octet-stream")], ECHO_BODY)) is None
+    )
+    assert BY_NAME["download"].check(Reply(200, [], b"x" * DOWNLOAD_SIZE)) is None
+    assert "bytes" in str(BY_NAME["download"].check(Reply(200, [], b"x" * 10)))
+    assert "status" in str(BY_NAME["download"].check(Reply(404, [], b"")))
+    item = {"id": 42, "name": "item 42", "price": 12.5, "tags": ["bench", "fastapi"]}
+    assert BY_NAME["items"].check(Reply(200, [], json.dumps(item).encode())) is None
+    assert "expected" in str(BY_NAME["items"].check(Reply(200, [], b'{"id": 42}')))
+    assert "not JSON" in str(BY_NAME["items"].check(Reply(200, [], b"")))
+    assert "status" in str(BY_NAME["items"].check(Reply(422, [], b"")))
+    assert "string.rep" in BY_NAME["echo"].script() and "for i = 1, 16" in BY_NAME["plaintext"].script()
+
+
+def test_plan_cells_and_server_commands() -> None:
+    from benchmarks.runner import plan_cells
+    from benchmarks.scenarios import BY_NAME as SC
+    from benchmarks.servers import BY_NAME as SV
+
+    servers = [SV["blazeasgi-native"], SV["uvicorn-fastapi"]]
+    cells = plan_cells([SC["hello"], SC["items"]], servers, quick=False)
+    assert [(s.name, c, v.name) for s, c, v in cells] == [
+        ("hello", 100, "blazeasgi-native"), ("hello", 100, "uvicorn-fastapi"),
+        ("hello", 1000, "blazeasgi-native"), ("hello", 1000, "uvicorn-fastapi"),
+        ("hello", 10000, "blazeasgi-native"), ("hello", 10000, "uvicorn-fastapi"),
+        ("items", 100, "uvicorn-fastapi"),
+    ]  # fmt: skip
+    assert len(plan_cells([SC["hello"]], servers, quick=True)) == 2
+    assert len(plan_cells([SC["hello"]], servers, quick=True, connections=[5, 6, 7])) == 6
+    for spec in SV.values():
+        argv = spec.argv(8123)
+        assert "8123" in " ".join(argv) or spec.process_env(8123).get("ROBYN_PORT") == "8123"
+        if spec.server != "robyn":
+            assert spec.target in argv
+        if spec.server in ("blazeasgi", "uvicorn", "granian"):
+            assert "--no-access-log" in argv
+    assert SV["uvicorn-raw"].argv(1)[SV["uvicorn-raw"].argv(1).index("--http") + 1] == "httptools"
+    assert "benchmarks.apps.hello_rsgi:app" in SV["granian-rsgi"].argv(1)
+    assert SV["robyn"].stop_signal == signal.SIGINT
+
+
+def test_server_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import servers
+
+    monkeypatch.setattr(servers, "module_available", lambda name: name != "robyn")
+    assert str(servers.BY_NAME["robyn"].missing()).startswith("robyn is not installed (pip install robyn;")
+    assert servers.BY_NAME["blazeasgi-native"].missing() is None
+    monkeypatch.setattr(servers, "module_available", lambda name: name != "fastapi")
+    assert servers.BY_NAME["uvicorn-fastapi"].missing() == "fastapi is not installed (pip install fastapi)"
+
+
+def fake_results() -> dict[str, Any]:
+    def run(server: str, scenario: str, conns: int, rps: float, p99: float = 2000.0) -> dict[str, Any]:
+        median = WrkResult(int(rps * 10), 10.0, int(rps * 1500), latency_us={"p50": p99 / 2, "p99": p99})
+        return {"server": server, "scenario": scenario, "connections": conns, "status": "ok",
+                "median": median.to_dict()}  # fmt: skip
+
+    servers = {
+        "blazeasgi-native": ("blazeasgi", "native", "uvicorn-raw", "granian-rsgi"),
+        "blazeasgi-asgi": ("blazeasgi", "asgi", "uvicorn-raw", "granian-asgi"),
+        "uvicorn-raw": ("uvicorn", "asgi", None, "granian-asgi"),
+        "granian-rsgi": ("granian", "rsgi", "uvicorn-raw", None),
+    }
+    return {
+        "title": "test run",
+        "created": "2026-01-01T00:00:00+00:00",
+        "command": "python -m benchmarks --quick",
+        "machine": {"cpu_model": "Test CPU", "cores": 2, "packages": {"blazeasgi": "0.1.0", "robyn": None}},
+        "settings": {
+            "threads": 1,
+            "timeout": 8,
+            "runs": 3,
+            "duration": 10,
+            "warmup": 3,
+            "pinning": {"server": "0", "wrk": "1"},
+            "quick": True,
+        },
+        "scenarios": {"hello": {"title": "Hello", "path": "/", "method": "GET"}},
+        "servers": {
+            k: {"server": s, "interface": i, "app": "m:app", "uvicorn_baseline": u, "granian_baseline": g}
+            for k, (s, i, u, g) in servers.items()
+        },
+        "skipped_servers": {"robyn": "robyn is not installed (pip install robyn)"},
+        "results": [
+            run("blazeasgi-native", "hello", 100, 120_000, 900),
+            run("blazeasgi-asgi", "hello", 100, 90_000),
+            run("uvicorn-raw", "hello", 100, 60_000),
+            run("granian-rsgi", "hello", 100, 80_000),
+            run("blazeasgi-native", "hello", 1000, 100_000),
+            run("uvicorn-raw", "hello", 1000, 50_000),
+            {
+                "server": "granian-rsgi",
+                "scenario": "hello",
+                "connections": 1000,
+                "status": "failed",
+                "error": "granian-rsgi exited with status 1",
+            },
+        ],
+    }
+
+
+def test_report_ratios_and_markdown() -> None:
+    from benchmarks import report
+
+    data = fake_results()
+    assert report.groups(data) == [("hello", 100), ("hello", 1000)]
+    assert report.ratio(data, ("hello", 100), "blazeasgi-native", "uvicorn") == "2.00x"
+    assert report.ratio(data, ("hello", 100), "blazeasgi-native", "granian") == "1.50x"
+    assert report.ratio(data, ("hello", 100), "uvicorn-raw", "uvicorn") == "1.00x"
+    assert report.ratio(data, ("hello", 100), "blazeasgi-asgi", "granian") == bench.NA  # granian-asgi not run
+    assert report.ratio(data, ("hello", 1000), "blazeasgi-native", "granian") == bench.NA  # it failed
+    table = report.group_table(data, ("hello", 100)).splitlines()
+    assert table[2].split("|")[1].strip() == "blazeasgi-native"  # fastest first
+    assert [c.strip() for c in table[2].split("|")[2:10]] == [
+        "120,000", "17.17 MiB/s", "450 µs", "900 µs", "0", "0", "2.00x", "1.50x",
+    ]  # fmt: skip
+    text = report.render_markdown(data, ["chart.png"])
+    assert text.startswith("# test run, 2026-01-01")
+    assert "server on CPU 0, wrk on CPU 1" in text and "Quick mode" in text
+    assert "![chart.png](chart.png)" in text
+    assert "- robyn: robyn is not installed (pip install robyn)" in text
+    assert "- granian-rsgi hello c=1000: granian-rsgi exited with status 1" in text
+    assert any(line.startswith("| granian-rsgi") and "failed" in line for line in text.splitlines())
+
+
+def test_report_verification_table() -> None:
+    from benchmarks import report
+
+    data = fake_results()
+    data["verification"] = {"a": {"json": [], "db": ["no Server header"]}, "b": {"json": []}}
+    text = report.render_verification(data)
+    assert text.splitlines()[2] == "| a      | PASS | FAIL |"
+    assert text.splitlines()[3] == f"| b      | PASS | {bench.NA}    |"
+    assert "- a db: no Server header" in text
+    assert "## Verification" in report.render_markdown(data)
+
+
+def test_report_charts(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from benchmarks import report
+
+    data = fake_results()
+    files = report.write_charts(data, tmp_path)
+    assert files == ["rps_vs_connections.png", "throughput.png", "latency.png"]
+    for name in files:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report.main([str(_write(tmp_path / "r.json", data)), "--no-charts"]) == 0
+    assert (tmp_path / "results.md").read_text().startswith("# test run")
+
+
+def _write(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_runner_list_and_missing_wrk(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import runner
+
+    assert runner.main(["--list"]) == 0
+    assert "server   blazeasgi-native" in capsys.readouterr().out
+    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    assert runner.main(["--quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "apt-get install -y wrk" in err
+
+
+def test_runner_end_to_end_with_fake_wrk(
+    fake_wrk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import runner, servers
+
+    real_missing = servers.ServerSpec.missing
+    monkeypatch.setattr(
+        servers.ServerSpec,
+        "missing",
+        lambda self: "not here" if self.server == "robyn" else real_missing(self),
+    )
+    out = tmp_path / "results"
+    argv = ["--quick", "--scenarios", "json", "--servers", "blazeasgi-native,robyn", "--output", str(out)]
+    assert runner.main([*argv, "--no-charts", "--runs", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "skip robyn: not here" in text
+    assert "[1/1] blazeasgi-native json c=100 … 500 req/s, p99 2.50 ms, 6 socket errors, 5 timeouts (" in text
+    data = json.loads((out / "results.json").read_text())
+    (record,) = data["results"]
+    assert record["status"] == "ok" and record["rps_all"] == [500.0, 500.0]
+    assert data["machine"]["cores"] and data["settings"]["quick"] is True
+    assert "| blazeasgi-native |" in (out / "results.md").read_text()
+    assert len(wrk_calls(fake_wrk)) == 3  # warm-up + 2 runs
+
+
+# -- TechEmpower: clamping, templates, the verifier -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2", 2), ("0", 1), ("foo", 1), ("501", 500), ("", 1), (None, 1), ("-3", 1), ("500", 500), (b"7", 7)],
+)
+def test_clamp_queries(value: str | bytes | None, expected: int) -> None:
+    pytest.importorskip("jinja2")
+    from benchmarks.techempower.db import clamp_queries
+
+    assert clamp_queries(value) == expected
+
+
+def test_query_param() -> None:
+    pytest.importorskip("jinja2")
+    from benchmarks.techempower.db import query_param
+
+    assert query_param("queries=5&x=1", "queries") == "5"
+    assert query_param("x=1&count=", "count") == ""
+    assert query_param("", "queries") is None
+
+
+def test_rendered_fortunes_pass_the_verifier() -> None:
+    pytest.importorskip("jinja2")
+    from benchmarks.techempower.db import render_fortunes
+    from benchmarks.techempower.postgres import FORTUNES, setup_sql
+    from benchmarks.techempower.verify import check_fortunes
+
+    page = render_fortunes(list(FORTUNES)).encode()
+    assert check_fortunes(Reply(200, [], page)) == []
+    assert "&lt;script&gt;" in page.decode() and "フレームワークのベンチマーク" in page.decode()
+    sql = setup_sql()
+    assert "(11, '<script>alert(\"This should not be displayed in a browser alert box.\");</script>')" in sql
+    assert "(2, 'A computer scientist is someone who fixes things that aren''t broken.')" in sql
+    assert "generate_series(1, 10000)" in sql
+
+
+class FakeTechEmpower(BaseHTTPRequestHandler):
+    """A tiny TechEmpower implementation whose ``faults`` break one rule each."""
+
+    faults: set[str] = set()
+    worlds: dict[int, int] = {}
+    selects = 0
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        if "cached_date" in self.faults:
+            return "Mon, 01 Jan 2024 00:00:00 GMT"
+        return formatdate(timestamp, usegmt=True)
+
+    def send(self, body: bytes, ctype: str) -> None:
+        self.send_response_only(200)
+        self.send_header("Date", self.date_time_string())
+        if "no_server" not in self.faults:
+            self.send_header("Server", "fake")
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def count(self, query: dict[str, list[str]], name: str) -> int:
+        from benchmarks.techempower.db import clamp_queries
+
+        n = clamp_queries(query.get(name, [None])[0])
+        return min(n, 10) if "no_clamp" in self.faults and n == 500 else n
+
+    def do_GET(self) -> None:
+        from benchmarks.techempower.db import render_fortunes
+        from benchmarks.techempower.postgres import FORTUNES
+
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        cls = type(self)
+        json_type = "application/json"
+        if url.path == "/plaintext":
+            self.send(b"Hello, World!", "text/plain")
+        elif url.path == "/json":
+            self.send(json.dumps({"message": "Hello, World!"}).encode(), json_type)
+        elif url.path == "/db":
+            cls.selects += 1
+            self.send(json.dumps({"id": 7, "randomNumber": cls.worlds[7]}).encode(), json_type)
+        elif url.path in ("/queries", "/cached-queries"):
+            n = self.count(query, "queries" if url.path == "/queries" else "count")
+            cls.selects += 1 if "batched_select" in self.faults else n
+            rows = [{"id": i, "randomNumber": cls.worlds[i]} for i in range(1, n + 1)]
+            self.send(json.dumps(rows).encode(), json_type)
+        elif url.path == "/updates":
+            n = self.count(query, "queries")
+            cls.selects += n
+            rows = []
+            for i in range(1, n + 1):
+                new = cls.worlds[i] % 10000 + 1
+                if "no_write" not in self.faults:
+                    cls.worlds[i] = new
+                rows.append({"id": i, "randomNumber": new})
+            self.send(json.dumps(rows).encode(), json_type)
+        elif url.path == "/fortunes":
+            page = render_fortunes(list(FORTUNES))
+            if "unescaped" in self.faults:
+                page = page.replace("&lt;script&gt;", "<script>")
+            ctype = "text/html" if "no_charset" in self.faults else "text/html; charset=utf-8"
+            self.send(page.encode(), ctype)
+        else:
+            self.send_error(404)
+
+
+@pytest.fixture
+def fake_te() -> Iterator[tuple[int, type[FakeTechEmpower]]]:
+    pytest.importorskip("jinja2")
+    handler = type(
+        "Handler", (FakeTechEmpower,), {"faults": set(), "worlds": {i: 5 for i in range(1, 10001)}}
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _verifier(port: int, handler: type[FakeTechEmpower], date_wait: float = 0.0) -> Any:
+    from benchmarks.techempower.verify import Verifier
+
+    def reset() -> None:
+        handler.selects = 0
+
+    def stats() -> dict[str, tuple[int, int]]:
+        return {"select": (handler.selects, handler.selects), "update": (1, 20)}
+
+    return Verifier(port, read_worlds=lambda: dict(handler.worlds), stats=stats, reset_stats=reset,
+                    date_wait=date_wait)  # fmt: skip
+
+
+def test_verifier_passes_a_correct_server(fake_te: tuple[int, type[FakeTechEmpower]]) -> None:
+    from benchmarks.techempower.verify import TESTS, describe
+
+    port, handler = fake_te
+    results = _verifier(port, handler, date_wait=1.1).run()
+    assert results == {test: [] for test in TESTS}
+    assert describe(results)[0] == "PASS plaintext"
+
+
+@pytest.mark.parametrize(
+    ("fault", "test", "problem"),
+    [
+        ("no_server", "json", "no Server header"),
+        ("no_charset", "fortunes", "fortunes needs '; charset=utf-8'"),
+        ("unescaped", "fortunes", "the <script> fortune arrived unescaped"),
+        ("no_clamp", "queries", "/queries?queries=501: 10 rows, expected 500"),
+        ("batched_select", "queries", "1 SELECT statement(s) for 20 row(s): one SELECT per row is required"),
+        ("no_write", "updates", "20 returned row(s) not written to the database"),
+    ],
+)
+def test_verifier_finds_each_broken_rule(
+    fake_te: tuple[int, type[FakeTechEmpower]], fault: str, test: str, problem: str
+) -> None:
+    port, handler = fake_te
+    handler.faults = {fault}
+    results = _verifier(port, handler).run([test, "plaintext"])
+    assert any(problem in p for p in results[test]), results[test]
+    if fault != "no_server":
+        assert results["plaintext"] == []
+
+
+def test_verifier_cached_date_and_dead_server(fake_te: tuple[int, type[FakeTechEmpower]]) -> None:
+    from benchmarks.techempower.verify import Verifier
+
+    port, handler = fake_te
+    handler.faults = {"cached_date"}
+    results = _verifier(port, handler, date_wait=0.05).run(["plaintext"])
+    assert results["plaintext"] == ["cached Date: 'Mon, 01 Jan 2024 00:00:00 GMT' again 0 s later"]
+    dead = Verifier(bench.free_port(), date_wait=0, timeout=2).run(["json"])
+    assert dead["json"][0].startswith("request failed: ConnectionRefusedError")
+
+
+def test_verifier_header_and_body_rules() -> None:
+    from benchmarks.techempower import verify
+
+    base = [("Server", "x"), ("Date", "d")]
+    ok = Reply(
+        200, [*base, ("Content-Type", "application/json; charset=UTF-8"), ("Content-Length", "2")], b"{}"
+    )
+    assert verify.check_headers(ok, "json") == []
+    bad_len = Reply(200, [*base, ("Content-Type", "application/json"), ("Content-Length", "5")], b"{}")
+    assert verify.check_headers(bad_len, "json") == ["Content-Length 5 but the body has 2 bytes"]
+    chunked = Reply(200, [*base, ("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")], b"x")
+    assert verify.check_headers(chunked, "plaintext") == []
+    nothing = Reply(500, [], b"")
+    assert verify.check_headers(nothing, "db") == [
+        "status 500, expected 200", "empty body", "no Server header", "no Date header",
+        "no Content-Type header", "neither Content-Length nor Transfer-Encoding",
+    ]  # fmt: skip
+    wrong = Reply(200, [*base, ("Content-Type", "text/html; charset=latin-1"), ("Content-Length", "1")], b"x")
+    assert "expected text/html" in verify.check_headers(wrong, "fortunes")[0]
+    assert verify.world_problem({"id": 1, "randomNumber": 10000}) is None
+    assert verify.world_problem({"id": 1, "randomnumber": 5}) is None  # key case, as the toolset allows
+    assert "not in 1..10000" in str(verify.world_problem({"id": 0, "randomNumber": 5}))
+    assert "not an integer" in str(verify.world_problem({"id": "1", "randomNumber": 5}))
+    assert "expected keys" in str(verify.world_problem({"id": 1}))
+    assert "expected an object" in str(verify.world_problem([1]))
+    assert verify.check_world_list(Reply(200, [], b'{"id": 1}'), 1) == [
+        'expected a JSON array, got {"id": 1}'
+    ]
+    assert verify.check_db(Reply(200, [], b"[]")) == ["/db: expected an object, got []"]
+    assert verify.check_json(Reply(200, [], b'{"message": "Hello, World"}'))[0].startswith("JSON")
+    assert verify.check_plaintext(Reply(200, [], b"Hello, World!\n"))[0].startswith("body")
+    assert verify.check_fortunes(Reply(200, [], b"\xff")) == ["body is not UTF-8"]
+    assert verify.query_path("cached-queries", None) == "/cached-queries"
+    assert verify.query_path("updates", "foo") == "/updates?queries=foo"
+
+
+def test_techempower_levels() -> None:
+    pytest.importorskip("jinja2")
+    from benchmarks.techempower.run import levels
+
+    full = levels(["plaintext", "json", "queries", "cached-queries"], quick=False)
+    assert [lv.scenario.name for lv in full] == [
+        "plaintext", "json", "queries-1", "queries-5", "queries-20",
+        "cached-queries-1", "cached-queries-20", "cached-queries-100",
+    ]  # fmt: skip
+    assert full[0].scenario.pipeline == 16 and full[0].scenario.connections == (256, 1024)
+    assert full[2].scenario.path == "/queries?queries=1"
+    assert [lv.scenario.name for lv in levels(["updates"], quick=True)] == ["updates-20"]
+
+
+def test_sigterm_becomes_keyboard_interrupt(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), bench.sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    assert signal.getsignal(signal.SIGTERM) == before
+
+    def interrupted(args: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "_bench", interrupted)
+    assert bench.main(["m:app"]) == 130
+    assert "interrupted" in capsys.readouterr().err
