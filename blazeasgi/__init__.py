@@ -14,6 +14,7 @@ from .native import (
     StreamingResponse,
     format_sse,
 )
+from .websocket import WebSocket, WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -29,5 +30,7 @@ __all__ = [
     "Request",
     "Response",
     "StreamingResponse",
+    "WebSocket",
+    "WebSocketDisconnect",
     "format_sse",
 ]

@@ -114,7 +114,7 @@ class ASGIAdapter:
         await self.lifespan.shutdown()
 
     def dispatch(self, ex: Exchange) -> Coroutine[Any, Any, None]:
-        if ex.upgrade == b"websocket":  # WebSockets: see blazeasgi/websocket/asgi.py
+        if ex.upgrade is not None:  # WebSockets: see blazeasgi/websocket/asgi.py
             session = websocket_session(self, ex)
             if session is not None:
                 return session

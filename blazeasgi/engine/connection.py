@@ -159,7 +159,7 @@ class HTTPConnection(asyncio.Protocol):
             self.scheme = "https"
         self.transport.set_write_buffer_limits(high=self.config.write_high_water)
         limit = self.config.max_connections
-        if state.draining or (limit and len(state.connections) >= limit):
+        if state.draining or (limit and len(state.connections) + len(state.websockets) >= limit):
             self.transport.write(error_response(503, "Service Unavailable"))
             self.closed = True
             transport.close()
@@ -562,7 +562,11 @@ class HTTPConnection(asyncio.Protocol):
     def _finish(self, ex: Exchange) -> None:
         self._current = None
         if self._detached:
-            return  # the connection now belongs to another protocol
+            # The connection now belongs to another protocol, whose connection_lost
+            # this one never sees: the host task ends with this handler.
+            if self._host is not None:
+                self._host.close()
+            return
         if not ex.response_complete:
             if not ex.response_started and ex.held is not None and not self.closed:
                 head = ex.held  # a head with no body: send it, then close

@@ -135,6 +135,11 @@ class App:
 
     # -- the hot path ---------------------------------------------------------------------
     def dispatch(self, ex: Exchange) -> Coroutine[Any, Any, None] | None:
+        if ex.upgrade is not None and self._websockets is not None:
+            # Before HTTP routes, so a WebSocket route may share a path with a GET.
+            session = self._websockets.dispatch(ex, unquote(ex.path.decode("ascii")))
+            if session is not None:
+                return session
         # Hot path: a static route under its raw path, one dict lookup each.
         route = self._static.get(ex.path)
         endpoint = route.endpoints.get(ex.method) if route is not None else None
@@ -146,10 +151,6 @@ class App:
                 raise ProtocolError(400, "Invalid request target") from None
             endpoint, params, partial = self.router.resolve(decoded, ex.method)
             if endpoint is None:
-                if ex.upgrade is not None and self._websockets is not None:
-                    session = self._websockets.dispatch(ex, decoded)
-                    if session is not None:
-                        return session
                 if self._adapter is not None:
                     return self._adapter.dispatch(ex)
                 if partial is not None:

@@ -43,8 +43,11 @@ _CONNECTING, _OPEN, _RESPONSE, _DONE = 0, 1, 2, 3
 
 
 def websocket_session(adapter: ASGIAdapter, ex: Exchange) -> Coroutine[Any, Any, None] | None:
-    """The handler for an ``Upgrade: websocket`` request, or None when WebSockets are
-    off (``--ws none``, or no library installed): it is then served as plain HTTP."""
+    """The handler for an ``Upgrade: websocket`` request; None for other upgrades and
+    when WebSockets are off (``--ws none``, or no library installed): the request is
+    then served as plain HTTP (and the engine closes the connection after it)."""
+    if ex.upgrade != b"websocket":
+        return None
     name = backend(ex.conn.config.ws)
     if name is None:
         return None

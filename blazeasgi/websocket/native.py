@@ -161,7 +161,12 @@ class WebSocket:
         return self
 
     async def __anext__(self) -> Message:
-        conn = self._open()
+        conn = self._conn
+        if conn is None:
+            conn = self._open()
+        queue = conn._queue
+        if queue and not conn._read_paused:  # a message is waiting: no await needed
+            return queue.popleft()
         message = await conn.receive()
         if message is None:
             raise StopAsyncIteration
@@ -169,10 +174,13 @@ class WebSocket:
 
     # -- sending -------------------------------------------------------------------------------
     async def send(self, message: Message) -> None:
-        conn = self._open()
-        if conn.close_code is not None:
-            raise WebSocketDisconnect(conn.close_code, conn.close_reason)
-        await conn.send(message)
+        conn = self._conn
+        if conn is None or conn.close_code is not None:
+            conn = self._open()
+            raise WebSocketDisconnect(conn.close_code or 1006, conn.close_reason)
+        conn.transport.write(conn.codec.encode(message))
+        if conn._write_paused:
+            await conn._drain()
 
     async def send_text(self, data: str) -> None:
         if type(data) is not str:
