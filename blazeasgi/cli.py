@@ -136,6 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BOOL",
         help="offer permessage-deflate compression (default: true)",
     )
+    p.add_argument(
+        "--proxy-headers",
+        dest="proxy_headers",
+        action="store_true",
+        default=True,
+        help="trust X-Forwarded-For/-Proto from --forwarded-allow-ips (default)",
+    )
+    p.add_argument(
+        "--no-proxy-headers", dest="proxy_headers", action="store_false", help="ignore proxy headers"
+    )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="proxy addresses to trust, comma-separated, or '*' "
+        "(default: $FORWARDED_ALLOW_IPS or 127.0.0.1,::1)",
+    )
     p.add_argument("--log-level", choices=list(LOG_LEVELS), default="info", help="log level (default: info)")
     p.add_argument(
         "--access-log",
@@ -298,7 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sys.path.insert(0, os.path.abspath(args.app_dir))
         served = to_served_app(
-            import_from_string(args.app, args.factory), args.root_path, args.lifespan, args.interface
+            import_from_string(args.app, args.factory),
+            args.root_path,
+            args.lifespan,
+            args.interface,
+            proxy_headers=args.proxy_headers,
+            forwarded_allow_ips=args.forwarded_allow_ips,
         )
         factory = loop_factory(args.loop)
         sockets = open_sockets(args)

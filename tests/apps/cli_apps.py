@@ -61,3 +61,16 @@ native = App()
 @native.get("/")
 def hello(request: Request) -> Response:
     return Response(b"native hello", media_type="text/plain")
+
+
+async def scope_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers with the client address and scheme the server put in the scope."""
+    if scope["type"] != "http":
+        return
+    import json
+
+    body = json.dumps({"client": scope["client"], "scheme": scope["scheme"]}).encode()
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": body})
