@@ -1,0 +1,1 @@
+"""Attack and load measurements, the same way for blazeasgi and uvicorn (see common.py)."""
