@@ -101,6 +101,8 @@ class Response:
 
     media_type: str | None = None
     charset = "utf-8"
+    #: True when ``render`` must see bytes too (JSON encodes everything it gets).
+    render_bytes = False
 
     def __init__(
         self,
@@ -113,7 +115,10 @@ class Response:
         self.headers = headers
         if media_type is not None:
             self.media_type = media_type
-        self.body = content if type(content) is bytes else self.render(content)
+        if type(content) is bytes and not self.render_bytes:
+            self.body = content
+        else:
+            self.body = self.render(content)
 
     def render(self, content: Any) -> bytes:
         if content is None:
@@ -170,19 +175,7 @@ class HTMLResponse(Response):
 
 class JSONResponse(Response):
     media_type = "application/json"
-
-    def __init__(
-        self,
-        content: Any = None,
-        status_code: int = 200,
-        headers: HeadersLike = None,
-        media_type: str | None = None,
-    ) -> None:
-        self.status_code = status_code
-        self.headers = headers
-        if media_type is not None:
-            self.media_type = media_type
-        self.body = _dump_json(content)
+    render_bytes = True
 
     def render(self, content: Any) -> bytes:
         return _dump_json(content)
