@@ -20,20 +20,19 @@ from . import __version__
 from .asgi.adapter import ASGIAdapter
 from .asgi.interfaces import INTERFACES, as_asgi3
 from .config import Config
-from .engine.server import ServedApp, Server, StartupFailed, bind_socket
+from .engine.server import ServedApp, Server, StartupFailed
+from .envconfig import EnvFileError, parse_args
+from .logs import LOG_LEVELS, LogConfigError, access_log_format_arg, configure_logging
 from .native.app import App
+from .proxy import TrustedHosts
+from .sockets import ListenError, describe, parse_mode
+from .sockets import open_sockets as listening_sockets
+from .supervisor import UsageError, WorkerLink, max_requests, run_master, wants_master
+from .supervisor import add_arguments as add_process_arguments
+from .tls import TLSConfigError, load_tls
 
 logger = logging.getLogger("blazeasgi.error")
 DEFAULTS = Config()
-
-LOG_LEVELS = {
-    "critical": logging.CRITICAL,
-    "error": logging.ERROR,
-    "warning": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-    "trace": 5,
-}
 
 
 class AppLoadError(Exception):
@@ -46,11 +45,52 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a native blazeasgi App or any ASGI 3 application.",
     )
     p.add_argument("app", help="the application as module:attribute, e.g. main:app")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="bind address or host name, every address it resolves to; '::' is dual-stack "
+        "IPv6+IPv4 where the OS allows (default: 127.0.0.1)",
+    )
     p.add_argument("--port", type=int, default=8000, help="bind port (default: 8000)")
-    p.add_argument("--uds", help="bind to this UNIX domain socket instead")
-    p.add_argument("--fd", type=int, help="serve on this already-open socket file descriptor")
+    p.add_argument("--uds", help="bind to this UNIX domain socket instead (a stale socket file is replaced)")
+    p.add_argument(
+        "--uds-perms",
+        type=_file_mode,
+        default=None,
+        metavar="MODE",
+        help="mode of the --uds socket file, e.g. 660 or 0o660 (default: 0o666, as uvicorn)",
+    )
+    p.add_argument(
+        "--fd",
+        type=int,
+        help="serve on this already-open socket file descriptor "
+        "(systemd socket activation via LISTEN_FDS needs no flag)",
+    )
     p.add_argument("--backlog", type=int, default=DEFAULTS.backlog, help="listen backlog (default: 2048)")
+    p.add_argument("--ssl-certfile", metavar="PATH", help="PEM certificate (chain): serve HTTPS")
+    p.add_argument("--ssl-keyfile", metavar="PATH", help="PEM private key (default: in --ssl-certfile)")
+    p.add_argument("--ssl-keyfile-password", metavar="PASSWORD", help="password of an encrypted key")
+    p.add_argument(
+        "--ssl-ca-certs", metavar="PATH", help="CA bundle (or hashed directory) for client certificates"
+    )
+    p.add_argument(
+        "--ssl-cert-reqs",
+        type=int,
+        choices=[0, 1, 2],
+        default=DEFAULTS.ssl_cert_reqs,
+        help="client certificate: 0 none, 1 optional, 2 required (default: 0)",
+    )
+    p.add_argument(
+        "--ssl-ciphers",
+        default=DEFAULTS.ssl_ciphers,
+        help="OpenSSL cipher list for TLS <= 1.2 (default: Python's AEAD-only list; uvicorn uses TLSv1)",
+    )
+    p.add_argument(
+        "--ssl-version",
+        type=int,
+        default=None,
+        help="ssl.PROTOCOL_* number as uvicorn: 17 or 2 negotiate (default), 5 pins TLS 1.2",
+    )
     p.add_argument(
         "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (default: auto)"
     )
@@ -141,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="proxy_headers",
         action="store_true",
         default=True,
-        help="trust X-Forwarded-For/-Proto from --forwarded-allow-ips (default)",
+        help="trust Forwarded and X-Forwarded-For/-Proto from --forwarded-allow-ips (default)",
     )
     p.add_argument(
         "--no-proxy-headers", dest="proxy_headers", action="store_false", help="ignore proxy headers"
@@ -149,10 +189,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--forwarded-allow-ips",
         default=None,
-        help="proxy addresses to trust, comma-separated, or '*' "
-        "(default: $FORWARDED_ALLOW_IPS or 127.0.0.1,::1)",
+        help="proxies to trust, comma-separated: addresses, networks (10.0.0.0/8), names, "
+        "'unix:' (Unix socket peers) or '*' (default: $FORWARDED_ALLOW_IPS or 127.0.0.1,::1)",
     )
-    p.add_argument("--log-level", choices=list(LOG_LEVELS), default="info", help="log level (default: info)")
+    p.add_argument(
+        "--forwarded-host",
+        action="store_true",
+        default=False,
+        help="also take the Host from a trusted proxy's X-Forwarded-Host/-Port or Forwarded host= "
+        "(off: only safe if the proxy sets or strips them)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=list(LOG_LEVELS),
+        default=None,
+        help="log level (default: info; with --log-config, the file's)",
+    )
+    p.add_argument(
+        "--log-config",
+        metavar="PATH",
+        help="logging config file: .json or .yaml/.yml (dictConfig) or .ini/.conf (fileConfig); "
+        "it replaces blazeasgi's own handlers",
+    )
+    p.add_argument(
+        "--use-colors",
+        dest="use_colors",
+        action="store_true",
+        default=None,
+        help="colour the level names (default: when stderr is a terminal)",
+    )
+    p.add_argument("--no-use-colors", dest="use_colors", action="store_false", help="never colour the log")
+    p.add_argument(
+        "--access-log-format",
+        type=access_log_format_arg,
+        default=DEFAULTS.access_log_format,
+        metavar="FORMAT",
+        help="%%-format of the access line; fields: client, method, path, version, status, bytes, "
+        "duration_ms, header_<name> (e.g. %%(header_user_agent)s) "
+        "(default: '%%(client)s - \"%%(method)s %%(path)s HTTP/%%(version)s\" %%(status)d "
+        "%%(bytes)d %%(duration_ms).1fms')",
+    )
+    p.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="load KEY=VALUE lines into the environment before the app is imported; "
+        "every --flag also reads BLAZEASGI_FLAG from the environment",
+    )
     p.add_argument(
         "--access-log",
         dest="access_log",
@@ -175,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--date-header", dest="date_header", action="store_true", default=True, help="send Date (default)"
     )
     p.add_argument("--no-date-header", dest="date_header", action="store_false", help="do not send Date")
+    add_process_arguments(p)  # --workers, --limit-max-requests, --reload: supervisor.py
     p.add_argument("--version", action="version", version=f"blazeasgi {__version__}")
     return p
 
@@ -187,6 +270,13 @@ def _on_off(value: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _file_mode(value: str) -> int:
+    try:
+        return parse_mode(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def import_from_string(target: str, factory: bool = False) -> Any:
@@ -224,16 +314,26 @@ def to_served_app(
     interface: str = "auto",
     proxy_headers: bool = True,
     forwarded_allow_ips: str | None = None,
+    forwarded_host: bool = False,
 ) -> ServedApp:
     """A native App as is; any other callable as an ASGI 3, ASGI 2 or WSGI app.
 
     ``interface`` is uvicorn's ``--interface``: ``auto`` tells ASGI 3 from ASGI 2
     the way uvicorn does; a WSGI app needs ``wsgi``. ``proxy_headers`` and
     ``forwarded_allow_ips`` are uvicorn's ``--proxy-headers`` (on by default) and
-    ``--forwarded-allow-ips`` (default: ``$FORWARDED_ALLOW_IPS`` or 127.0.0.1,::1).
+    ``--forwarded-allow-ips`` (default: ``$FORWARDED_ALLOW_IPS`` or 127.0.0.1,::1);
+    ``forwarded_host`` is ``--forwarded-host``. All apply to both interfaces.
     """
+    if proxy_headers:
+        check_forwarded_allow_ips(forwarded_allow_ips)
     if isinstance(obj, App):
-        obj.configure(root_path=root_path, lifespan=lifespan)
+        obj.configure(
+            root_path=root_path,
+            lifespan=lifespan,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
+            forwarded_host=forwarded_host,
+        )
         return obj
     if not callable(obj):
         raise AppLoadError(f"{obj!r} is neither a blazeasgi App nor an ASGI callable.")
@@ -244,7 +344,16 @@ def to_served_app(
         lifespan=lifespan,
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
+        forwarded_host=forwarded_host,
     )
+
+
+def check_forwarded_allow_ips(value: str | None) -> None:
+    """AppLoadError naming a bad entry in the list of trusted proxies."""
+    try:
+        TrustedHosts(value)
+    except ValueError as exc:  # the list may come from the flag or the environment
+        raise AppLoadError(f"--forwarded-allow-ips / $FORWARDED_ALLOW_IPS: {exc}") from None
 
 
 def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -259,26 +368,16 @@ def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(format="%(levelname)s:     %(message)s", level=LOG_LEVELS[level])
-    logging.getLogger("blazeasgi").setLevel(LOG_LEVELS[level])
-
-
 def open_sockets(args: argparse.Namespace) -> list[socket.socket]:
-    if args.fd is not None:
-        sock = socket.socket(fileno=args.fd)
-        sock.setblocking(False)
-        return [sock]
-    if args.uds:
-        if os.path.exists(args.uds):
-            os.unlink(args.uds)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(args.uds)
-        os.chmod(args.uds, 0o666)
-        sock.listen(args.backlog)
-        sock.setblocking(False)
-        return [sock]
-    return [bind_socket(args.host, args.port, args.backlog)]
+    """The listening sockets the flags name; raises ListenError (blazeasgi.sockets)."""
+    return listening_sockets(
+        args.host,
+        args.port,
+        uds=args.uds,
+        uds_perms=args.uds_perms,
+        fd=args.fd,
+        backlog=args.backlog,
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -292,6 +391,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         max_header_count=args.limit_request_fields,
         backlog=args.backlog,
         access_log=args.access_log,
+        access_log_format=args.access_log_format,
         server_header=args.server_header,
         date_header=args.date_header,
         root_path=args.root_path,
@@ -300,6 +400,14 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ws_ping_interval=args.ws_ping_interval,
         ws_ping_timeout=args.ws_ping_timeout,
         ws_per_message_deflate=args.ws_per_message_deflate,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        ssl_keyfile_password=args.ssl_keyfile_password,
+        ssl_ca_certs=args.ssl_ca_certs,
+        ssl_cert_reqs=args.ssl_cert_reqs,
+        ssl_ciphers=args.ssl_ciphers,
+        ssl_version=args.ssl_version,
+        max_requests=max_requests(args),
     )
 
 
@@ -309,10 +417,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .bench import main as bench_main
 
         return bench_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
     try:
+        # BLAZEASGI_* variables and --env-file, all before the app is imported.
+        args = parse_args(build_parser(), argv)
+        configure_logging(args.log_level, args.log_config, args.use_colors)
+    except (EnvFileError, LogConfigError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    # A worker of a master (supervisor.py) serves the master's sockets and reports
+    # errors to it; else --workers N, --reload or max-requests make this the master.
+    link = WorkerLink.from_environ()
+    try:
+        if link is None and wants_master(args):
+            return run_master(args, argv, open_sockets, lambda sock: _describe(sock, config_from_args(args)))
+    except UsageError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        # A bad certificate, key or password: one line now, before the app loads.
+        load_tls(config_from_args(args))
         sys.path.insert(0, os.path.abspath(args.app_dir))
+        if args.proxy_headers:  # before the import, which may build an App that reads it
+            check_forwarded_allow_ips(args.forwarded_allow_ips)
         served = to_served_app(
             import_from_string(args.app, args.factory),
             args.root_path,
@@ -320,17 +446,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.interface,
             proxy_headers=args.proxy_headers,
             forwarded_allow_ips=args.forwarded_allow_ips,
+            forwarded_host=args.forwarded_host,
         )
         factory = loop_factory(args.loop)
-        sockets = open_sockets(args)
-    except AppLoadError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
+        sockets = open_sockets(args) if link is None else link.sockets()
+    except (AppLoadError, ListenError, TLSConfigError) as exc:
+        return _fail(str(exc), link)
     except OSError as exc:
-        print(f"Error: could not bind: {exc}", file=sys.stderr)
-        return 1
+        return _fail(f"could not bind: {exc}", link)
     config = config_from_args(args)
-    return serve(served, config, sockets, factory)
+    return serve(served, config, sockets, factory, link)
+
+
+def _fail(message: str, link: WorkerLink | None = None) -> int:
+    """A fatal error as one line: on stderr, or to the master, which prints it once."""
+    if link is not None:
+        link.fail(message)
+    else:
+        print(f"Error: {message}", file=sys.stderr)
+    return 1
 
 
 def serve(
@@ -338,16 +472,21 @@ def serve(
     config: Config,
     sockets: list[socket.socket],
     factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+    link: WorkerLink | None = None,
 ) -> int:
-    server = Server(app, config)
+    """Serve until SIGINT/SIGTERM. ``link``: this is a worker; its master logs
+    where it serves and when it stops, and replaces it at --limit-max-requests."""
+    server = Server(app, config, on_max_requests=link.retire if link is not None else None)
 
     async def run() -> None:
         task = asyncio.ensure_future(server.serve(sockets))
         started = asyncio.ensure_future(server.started.wait())
         await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
-        if started.done():
+        if started.done() and link is not None:
+            link.ready(server)
+        elif started.done():
             for sock in sockets:
-                logger.info("Serving on %s (press CTRL+C to quit)", _describe(sock))
+                logger.info("Serving on %s (press CTRL+C to quit)", _describe(sock, config))
         else:
             started.cancel()
         await task
@@ -356,23 +495,19 @@ def serve(
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(run())
     except StartupFailed as exc:
-        print(f"Error: application startup failed: {exc}", file=sys.stderr)
-        return 1
+        return _fail(f"application startup failed: {exc}", link)
     except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
         pass
     finally:
         for sock in sockets:
             sock.close()
-    logger.info("Stopped")
+    if link is None:
+        logger.info("Stopped")
     return 0
 
 
-def _describe(sock: socket.socket) -> str:
-    name = sock.getsockname()
-    if isinstance(name, tuple):
-        host = f"[{name[0]}]" if ":" in name[0] else name[0]
-        return f"http://{host}:{name[1]}"
-    return f"unix:{name}"
+def _describe(sock: socket.socket, config: Config = DEFAULTS) -> str:
+    return describe(sock, "https" if config.ssl_certfile else "http")
 
 
 def run(
@@ -386,4 +521,4 @@ def run(
     """Programmatic equivalent of the CLI, like ``uvicorn.run``."""
     config = config or Config()
     served = to_served_app(app, config.root_path, lifespan)
-    return serve(served, config, [bind_socket(host, port, config.backlog)], loop_factory(loop))
+    return serve(served, config, listening_sockets(host, port, backlog=config.backlog), loop_factory(loop))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .logs import DEFAULT_ACCESS_LOG_FORMAT
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -33,6 +35,9 @@ class Config:
     max_body_size: int = 1 << 30
     #: Max simultaneous connections; past it new ones get 503. 0 means unlimited.
     max_connections: int = 0
+    #: Requests this server serves before it retires (0 = never): it then drains
+    #: and stops, or under a master asks to be replaced (--limit-max-requests).
+    max_requests: int = 0
     #: listen() backlog: uvicorn's default; raise with net.core.somaxconn.
     backlog: int = 2048
     #: Buffered-but-unconsumed request body bytes before reading pauses.
@@ -57,9 +62,32 @@ class Config:
     #: Offer permessage-deflate (RFC 7692) to clients that ask for it.
     ws_per_message_deflate: bool = True
 
+    # -- TLS (blazeasgi.tls; uvicorn's --ssl-* flags) -------------------------------
+    #: PEM certificate chain, the server's own certificate first. Setting it turns
+    #: TLS on; the private key is ssl_keyfile, or in this file when that is None.
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    #: CAs (a PEM bundle or a hashed directory) that sign client certificates.
+    ssl_ca_certs: str | None = None
+    #: Client certificates: 0 not asked for, 1 optional, 2 required (ssl.CERT_*).
+    ssl_cert_reqs: int = 0
+    #: OpenSSL cipher list for TLS 1.2 and older; "" keeps Python's list (AEAD,
+    #: no SHA-1). Not uvicorn's default "TLSv1": with OpenSSL 3, "TLSv1" selects the suites defined since
+    #: SSLv3/TLS 1.0 (CBC with SHA-1 MACs), not TLS 1.2's AEAD ones (GCM,
+    #: ChaCha20): a TLS 1.2 client gets e.g. ECDHE-RSA-AES256-SHA, and one with
+    #: Python >= 3.10's policy (no SHA-1) none at all. The NULL and anonymous
+    #: suites it also names stay refused by security level 2. TLS 1.3 suites are
+    #: configured apart and stay OpenSSL's. Pass "TLSv1" to match uvicorn exactly.
+    ssl_ciphers: str = ""
+    #: uvicorn's --ssl-version (an ssl.PROTOCOL_* number); None negotiates.
+    ssl_version: int | None = None
+
     # -- response defaults ---------------------------------------------------------
     server_header: bool = True
     date_header: bool = True
     access_log: bool = True
+    #: %-format of the access line, with the named fields of blazeasgi.logs.ACCESS_FIELDS.
+    access_log_format: str = DEFAULT_ACCESS_LOG_FORMAT
     #: ASGI root_path, prepended to scope["root_path"].
     root_path: str = ""

@@ -139,6 +139,10 @@ class MockTransport:
         assert not self.closed, "write after close"
         self.buffer += data
 
+    def writelines(self, parts: Any) -> None:
+        for part in parts:
+            self.write(part)
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 

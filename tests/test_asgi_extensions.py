@@ -435,7 +435,7 @@ def test_proxy_headers_ignored_from_untrusted_peer(serve, monkeypatch: pytest.Mo
 
 
 def test_trusted_hosts_picks_nearest_untrusted_hop() -> None:
-    from blazeasgi.asgi.proxy import TrustedHosts
+    from blazeasgi.proxy import TrustedHosts
 
     trusted = TrustedHosts("127.0.0.1, 10.0.0.0/8, proxy.local")
     assert "10.1.2.3" in trusted
@@ -465,5 +465,5 @@ def test_proxy_header_settings_reach_the_adapter() -> None:
     async def app(scope: Scope, receive: Any, send: Any) -> None:  # pragma: no cover - never called
         pass
 
-    assert to_served_app(app, proxy_headers=False).trusted is None  # type: ignore[attr-defined]
-    assert to_served_app(app, forwarded_allow_ips="*").trusted.always  # type: ignore[attr-defined]
+    assert to_served_app(app, proxy_headers=False).proxy is None  # type: ignore[attr-defined]
+    assert to_served_app(app, forwarded_allow_ips="*").proxy.trusted.always  # type: ignore[attr-defined]

@@ -10,7 +10,9 @@ Extensions advertised in ``scope["extensions"]``:
 * ``http.response.pathsend`` and ``http.response.zerocopysend``: files sent with the
   loop's ``sendfile`` (``Exchange.write_file``), like the native ``FileResponse``;
 * ``http.response.early_hint``: a ``103 Early Hints`` interim response;
-* ``http.response.trailers``: only when the request carried ``TE: trailers``.
+* ``http.response.trailers``: only when the request carried ``TE: trailers``;
+* ``tls``: when serving TLS, the connection's certificates, version and cipher
+  suite (blazeasgi.tls), computed once per connection.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from urllib.parse import unquote
 from ..engine.errors import ClientDisconnected, ProtocolError
 from ..engine.exchange import Exchange
 from ..engine.http11 import HeadCache, ResponseHead, build_head
+from ..proxy import ProxyHeaders, with_host
 from ..types import ASGIApp, Message
 from ..websocket.asgi import websocket_session
 from .lifespan import Lifespan
-from .proxy import TrustedHosts, apply_proxy_headers
 
 # HTTP spec 2.3, as uvicorn states it. 2.4 (send() on a closed connection raises
 # OSError) is implemented too, but Starlette switches at 2.4 from listening for
@@ -73,7 +75,6 @@ class _AnyValue:
 
 _ANY = _AnyValue()
 _TE_FIELD: Any = (b"te", _ANY)
-_PROXY_FIELDS = frozenset({b"x-forwarded-proto", b"x-forwarded-for", b"te"})
 
 
 def _te_trailers(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -93,6 +94,7 @@ class ASGIAdapter:
         lifespan: str = "auto",
         proxy_headers: bool = True,
         forwarded_allow_ips: str | list[str] | None = None,
+        forwarded_host: bool = False,
     ) -> None:
         self.app = app
         self.root_path = root_path
@@ -100,7 +102,7 @@ class ASGIAdapter:
         self.lifespan = Lifespan(app, lifespan)
         self.state = self.lifespan.state
         self.heads = HeadCache()
-        self.trusted: TrustedHosts | None = TrustedHosts(forwarded_allow_ips) if proxy_headers else None
+        self.proxy = ProxyHeaders(forwarded_allow_ips, forwarded_host) if proxy_headers else None
         self._extensions = _EXTENSIONS
         self._extensions_trailers = _EXTENSIONS_TRAILERS
         if not pathsend_safe():
@@ -133,26 +135,20 @@ class ASGIAdapter:
         client = conn.client
         scheme = conn.scheme
         trailers = False
-        trusted = self.trusted
-        if not ex.noted_fields:
-            pass  # no TE or proxy fields in this request: nothing to scan for
-        elif trusted is not None and client is not None and client[0] in trusted:
-            # One pass for the proxy headers and TE (the peer is a trusted proxy).
-            proto: bytes | None = None
-            forwarded_for: list[bytes] = []
-            for name, value in headers:
-                if name in _PROXY_FIELDS:
-                    if name == b"x-forwarded-proto":
-                        proto = value
-                    elif name == b"x-forwarded-for":
-                        forwarded_for.append(value)
-                    else:
-                        trailers = trailers or _te_trailers([(name, value)])
-            if proto is not None or forwarded_for:
-                scheme, client = apply_proxy_headers(trusted, proto, forwarded_for, scheme, client)
-        elif _TE_FIELD in headers:
-            trailers = _te_trailers(headers)
+        if ex.noted_fields:  # TE or proxy fields in this request (see blazeasgi/proxy.py)
+            proxy = self.proxy
+            if proxy is not None:
+                seen = proxy.resolve(headers, client, scheme)
+                if seen is not None:
+                    client, scheme = seen.client, seen.scheme
+                    if seen.host is not None:
+                        headers = with_host(headers, seen.host)
+            if _TE_FIELD in headers:
+                trailers = _te_trailers(headers)
         cycle = HTTPCycle(ex, self.heads, trailers)
+        extensions = (self._extensions_trailers if trailers else self._extensions).copy()
+        if conn.tls is not None:  # the same dict for every request of the connection
+            extensions["tls"] = conn.tls
         coro = self.app(
             {
                 "type": "http",
@@ -168,7 +164,7 @@ class ASGIAdapter:
                 "query_string": ex.query_string,
                 "headers": headers,
                 "state": self.state.copy(),
-                "extensions": (self._extensions_trailers if trailers else self._extensions).copy(),
+                "extensions": extensions,
             },
             cycle.receive,
             cycle.send,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
+from ..logs import log_access
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .http11 import error_response
@@ -41,7 +42,7 @@ _OWS = frozenset(b" \t")
 #: trailers, proxy headers): seeing one sets Exchange.noted_fields so the
 #: interface scans the headers only then.
 _NOTED_FIELDS = frozenset(
-    {b"te", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"}
+    {b"te", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port", b"forwarded"}
 )
 _SPECIAL_HEADERS = _NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
@@ -95,6 +96,7 @@ class HTTPConnection(asyncio.Protocol):
         "scheme",
         "server",
         "state",
+        "tls",
         "transport",
         "write_paused",
     )
@@ -107,6 +109,8 @@ class HTTPConnection(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self.scheme = "http"
+        #: The ASGI ``tls`` extension's dict when serving TLS, one per connection.
+        self.tls: dict[str, Any] | None = None
         self.closed = False
         self.peer_eof = False
         self.write_paused = False
@@ -155,11 +159,15 @@ class HTTPConnection(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
         self.server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
-        if transport.get_extra_info("sslcontext") is not None:
+        tls = state.tls
+        if tls is not None:  # the loop finished the handshake before calling us
             self.scheme = "https"
+            self.tls = tls.connection_info(transport.get_extra_info("ssl_object"))
         self.transport.set_write_buffer_limits(high=self.config.write_high_water)
         limit = self.config.max_connections
-        if state.draining or (limit and len(state.connections) + len(state.websockets) >= limit):
+        # Not refused while draining: the listener is closed by then, so this one
+        # was accepted before; its request is served, with Connection: close.
+        if limit and len(state.connections) + len(state.websockets) >= limit:
             self.transport.write(error_response(503, "Service Unavailable"))
             self.closed = True
             transport.close()
@@ -224,7 +232,7 @@ class HTTPConnection(asyncio.Protocol):
             if pending is not None:
                 host = self._host
                 if host is None:
-                    host = self._host = TaskHost(self.loop)
+                    host = self._host = TaskHost(self.loop, self.state.suspended)
                 host.run(pending, self._on_handler_done)
             elif (
                 ex.response_complete
@@ -305,7 +313,9 @@ class HTTPConnection(asyncio.Protocol):
                 ex._lost()
         if self._current is None and not self._pipeline:
             self.close()
-        return True
+        # TLS has no half-close: the loop shuts the connection down whatever we
+        # answer, and logs a warning for every client that closes if we say True.
+        return self.tls is None
 
     # -- httptools callbacks (hot path) ----------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -484,7 +494,7 @@ class HTTPConnection(asyncio.Protocol):
                 if pending is not None:
                     host = self._host
                     if host is None:
-                        host = self._host = TaskHost(self.loop)
+                        host = self._host = TaskHost(self.loop, self.state.suspended)
                     host.run(pending, self._on_handler_done)
                 elif ex.response_complete and ex.keep_alive and ex.body_complete and not self._access_log:
                     self._current = None  # the common case of _finish, inlined
@@ -618,6 +628,15 @@ class HTTPConnection(asyncio.Protocol):
         if not self.closed:
             self.transport.write(data)
 
+    def _write_parts(self, parts: tuple[bytes, ...]) -> None:
+        """Write several buffers without joining them first (large body chunks)."""
+        batch = self._batch
+        if batch is not None:
+            batch.extend(parts)
+            return
+        if not self.closed:
+            self.transport.writelines(parts)
+
     def _flush_batch(self) -> None:
         batch = self._batch
         self._batch = None
@@ -695,18 +714,13 @@ class HTTPConnection(asyncio.Protocol):
     def _log_access(self, ex: Exchange) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
             return
-        client = self.client
-        duration = (perf_counter() - self._started_at) * 1000.0
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d %d %.1fms',
-            f"{client[0]}:{client[1]}" if client else "-",
-            ex.method,
-            _show(ex.target),
-            ex.http_version,
-            ex.status,
-            ex.bytes_sent,
-            duration,
-        )
+        # perf_counter, not the loop's clock: uvloop's time() is cached per loop
+        # iteration (a handler answered inline would last 0 ms) and asyncio's is a
+        # Python-level call to the same monotonic clock.
+        duration_ms = (perf_counter() - self._started_at) * 1000.0
+        # A HEAD's bytes_sent counts the body it would have had (respond sets it).
+        body_bytes = 0 if ex._no_body else ex.bytes_sent
+        log_access(self.config.access_log_format, self.client, ex, body_bytes, duration_ms)
 
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"

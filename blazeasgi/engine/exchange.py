@@ -324,7 +324,13 @@ class Exchange:
             self.response_complete = True
         self.bytes_sent += len(data)
         if self._chunked:
-            if data:
+            if len(data) >= 16384:
+                # Large chunks go out as a vector: formatting them into one bytes
+                # object copied each twice (1 MiB download in 64 KiB chunks: 2,255
+                # responses/s against Granian's 2,928).
+                tail = b"\r\n" + LAST_CHUNK if not more else b"\r\n"
+                conn._write_parts((b"%x\r\n" % len(data), data, tail))
+            elif data:
                 out = b"%x\r\n%s\r\n" % (len(data), data)
                 conn._write(out + LAST_CHUNK if not more else out)
             elif not more:

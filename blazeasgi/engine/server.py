@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import logging
 import signal
@@ -9,12 +10,24 @@ import socket
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+try:  # FIONREAD, for the graceful drain (see _unread_bytes)
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from ..config import Config
+from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
+from ..tls import ServerTLS, load_tls
 from .connection import HTTPConnection
 from .exchange import Exchange
 from .http11 import default_headers
+from .tasks import Suspended
 
 logger = logging.getLogger("blazeasgi.error")
+#: Seconds a draining server still waits for requests on connections it had
+#: accepted (see Server._drain) before closing the idle ones.
+_ACCEPT_GRACE = 0.1
 
 #: What an interface gives the engine per request: None when the response was
 #: produced synchronously, else a coroutine the engine runs (see tasks.TaskHost).
@@ -55,18 +68,33 @@ class ServerState:
         "dispatch",
         "draining",
         "loop",
+        "suspended",
+        "tls",
         "websockets",
     )
 
-    def __init__(self, config: Config, dispatch: Dispatch, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        config: Config,
+        dispatch: Dispatch,
+        loop: asyncio.AbstractEventLoop,
+        tls: ServerTLS | None = None,
+    ) -> None:
         self.config = config
         self.dispatch = dispatch
         self.loop = loop
+        #: Set when serving TLS: each connection asks it for its ``tls`` extension.
+        self.tls = tls
         self.connections: set[HTTPConnection] = set()
         #: Accepted WebSockets: detached from HTTP, closed with 1001 on shutdown.
         self.websockets: set[LiveWebSocket] = set()
         self.draining = False
-        self.access_log = config.access_log
+        #: Handlers parked in host tasks; while any are, new ones start in turn.
+        self.suspended = Suspended()
+        # Decided once: with the access logger below INFO (--log-level warning, a
+        # --log-config that silences it) requests keep the no-access-log fast path.
+        access = logging.getLogger("blazeasgi.access")
+        self.access_log = config.access_log and access.isEnabledFor(logging.INFO)
         self.clock = loop.time()
         self.default_headers = b""
         self.refresh()
@@ -79,9 +107,17 @@ class ServerState:
 class Server:
     """Serve ``app`` on already-bound sockets until told to stop."""
 
-    def __init__(self, app: ServedApp, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        app: ServedApp,
+        config: Config | None = None,
+        on_max_requests: Callable[[], None] | None = None,
+    ) -> None:
         self.app = app
         self.config = config or Config()
+        #: Called once config.max_requests requests have started: by default this
+        #: server drains and stops; a worker asks its master for a replacement.
+        self.on_max_requests = on_max_requests or self.request_stop
         self._servers: list[asyncio.AbstractServer] = []
         self._stop: asyncio.Event | None = None
         self._tick: asyncio.TimerHandle | None = None
@@ -92,13 +128,29 @@ class Server:
     async def serve(self, sockets: list[socket.socket], install_signal_handlers: bool = True) -> None:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        tls = load_tls(self.config)  # before startup: a bad certificate fails fast
         await self.app.startup()
-        state = self.state = ServerState(self.config, self.app.dispatch, loop)
+        dispatch: Dispatch = self.app.dispatch
+        if self.config.max_requests:
+            dispatch = self._counted(dispatch, self.config.max_requests, loop)
+        state = self.state = ServerState(self.config, dispatch, loop, tls)
         try:
             for sock in sockets:
-                server = await loop.create_server(
-                    lambda: HTTPConnection(state), sock=sock, backlog=self.config.backlog
-                )
+                if tls is None:
+                    server = await loop.create_server(
+                        lambda: HTTPConnection(state), sock=sock, backlog=self.config.backlog
+                    )
+                else:
+                    # A handshake must finish within the head timeout too (the
+                    # loops' default is 60 s): TLS slowloris. See SHUTDOWN_TIMEOUT.
+                    server = await loop.create_server(
+                        lambda: HTTPConnection(state),
+                        sock=sock,
+                        backlog=self.config.backlog,
+                        ssl=tls.context,
+                        ssl_handshake_timeout=self.config.head_timeout,
+                        ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
+                    )
                 self._servers.append(server)
             if install_signal_handlers:
                 self._install_signal_handlers(loop)
@@ -108,6 +160,24 @@ class Server:
         finally:
             await self._drain(state)
             await self.app.shutdown()
+
+    def _counted(self, dispatch: Dispatch, limit: int, loop: asyncio.AbstractEventLoop) -> Dispatch:
+        """``dispatch`` that calls on_max_requests when request ``limit`` starts.
+
+        Installed only when the limit is set, so without it the engine calls the
+        app's dispatch directly and counting costs nothing; with it, one call.
+        """
+        left = limit
+
+        def counted(ex: Exchange) -> Coroutine[Any, Any, Any] | None:
+            nonlocal left
+            left -= 1
+            if left == 0:
+                logger.info("Served %d requests (--limit-max-requests); retiring", limit)
+                loop.call_soon(self.on_max_requests)
+            return dispatch(ex)
+
+        return counted
 
     def request_stop(self) -> None:
         if self._stop is not None:
@@ -123,18 +193,37 @@ class Server:
     async def _drain(self, state: ServerState) -> None:
         """Stop accepting, close idle connections, give busy ones time to finish."""
         state.draining = True
+        if isinstance(state.loop, asyncio.selector_events.BaseSelectorEventLoop):
+            # asyncio's selector loop sets up an accepted connection one task
+            # step later, and that step fails silently once the server is closed:
+            # the connection is dropped, its request reset (seen under SIGHUP
+            # rotation). Stop accepting first, let those steps run, then close.
+            for server in self._servers:
+                for sock in server.sockets if isinstance(server, asyncio.Server) else ():
+                    state.loop.remove_reader(sock.fileno())
+            for _ in range(2):
+                await asyncio.sleep(0)
         for server in self._servers:
             server.close()
-        for conn in list(state.connections):
-            if conn.is_idle():
-                conn.close()
         for ws in list(state.websockets):
             ws.shutdown()
         deadline = state.loop.time() + self.config.graceful_shutdown_timeout
+        # A connection accepted just before the listener closed may not have
+        # reached connection_made, or sent its first request, yet: closing it as
+        # idle (or exiting without it) resets a request sent in good faith, as
+        # seen under worker rotation (SIGHUP, --limit-max-requests). A short
+        # grace lets such requests in; they are answered with Connection: close.
+        # An idle connection whose request bytes wait unread in the kernel (it
+        # was set up late, or a keep-alive client just sent) is not idle either:
+        # closing it would answer that request with a reset.
+        await asyncio.sleep(_ACCEPT_GRACE)
+        for conn in list(state.connections):
+            if conn.is_idle() and not _unread_bytes(conn):
+                conn.close()
         while (state.connections or state.websockets) and state.loop.time() < deadline:
             await asyncio.sleep(0.05)
             for conn in list(state.connections):
-                if conn.is_idle():
+                if conn.is_idle() and not _unread_bytes(conn):
                     conn.close()
         if state.connections or state.websockets:
             logger.warning(
@@ -169,6 +258,21 @@ class Server:
             elif conn._idle_since and now - conn._idle_since >= keep_alive:
                 conn.close()
         self._schedule_tick()
+
+
+def _unread_bytes(conn: HTTPConnection) -> int:
+    """Bytes received for ``conn`` that the loop has not read yet (0 if unknown)."""
+    if fcntl is None or conn.transport is None:  # pragma: no cover - Windows
+        return 0
+    sock = conn.transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
+    except (OSError, ValueError):  # closed meanwhile
+        return 0
+    return count[0]
 
 
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from ..asgi.adapter import ASGIAdapter
 from ..engine.errors import ProtocolError
 from ..engine.exchange import Exchange
+from ..proxy import ProxyHeaders
 from ..types import ASGIApp
 from .request import Request
 from .responses import JSONResponse, PlainTextResponse, Response
@@ -58,6 +59,8 @@ class App:
         self._static = self.router.static
         self.fallback = fallback
         self._adapter: ASGIAdapter | None = ASGIAdapter(fallback) if fallback is not None else None
+        # Proxy headers on by default, trusted as in ASGIAdapter; configure() changes them.
+        self._request_class = Request.behind(ProxyHeaders())
         self.lifespan = lifespan
         self.on_startup = list(on_startup or [])
         self.on_shutdown = list(on_shutdown or [])
@@ -65,10 +68,29 @@ class App:
         self._lifespan_cm: contextlib.AbstractAsyncContextManager[Any] | None = None
         self._websockets: WebSocketRoutes | None = None
 
-    def configure(self, root_path: str = "", lifespan: str = "auto") -> None:
-        """Called by the server with the CLI's ASGI settings for the fallback."""
+    def configure(
+        self,
+        root_path: str = "",
+        lifespan: str = "auto",
+        proxy_headers: bool = True,
+        forwarded_allow_ips: str | list[str] | None = None,
+        forwarded_host: bool = False,
+    ) -> None:
+        """Called by the server with the CLI's settings: the ASGI ones for the
+        fallback, the proxy-header ones (blazeasgi/proxy.py) for both interfaces."""
+        proxy = ProxyHeaders(forwarded_allow_ips, forwarded_host) if proxy_headers else None
+        self._request_class = Request.behind(proxy)
+        if self._websockets is not None:
+            self._websockets.proxy = proxy
         if self.fallback is not None:
-            self._adapter = ASGIAdapter(self.fallback, root_path=root_path, lifespan=lifespan)
+            self._adapter = ASGIAdapter(
+                self.fallback,
+                root_path=root_path,
+                lifespan=lifespan,
+                proxy_headers=proxy_headers,
+                forwarded_allow_ips=forwarded_allow_ips,
+                forwarded_host=forwarded_host,
+            )
 
     # -- registration ------------------------------------------------------------------
     def route(self, path: str, methods: list[str] | None = None) -> Callable[[Handler], Handler]:
@@ -104,6 +126,7 @@ class App:
                 from ..websocket.native import WebSocketRoutes
 
                 self._websockets = WebSocketRoutes()
+                self._websockets.proxy = self._request_class._proxy
             self._websockets.add(path, handler)
             return handler
 
@@ -159,8 +182,8 @@ class App:
             if params and endpoint.int_params:
                 params = _convert(endpoint, params)
         if endpoint.is_async:
-            return self._run_async(endpoint, Request(ex, params))
-        result = endpoint.handler(Request(ex, params))
+            return self._run_async(endpoint, self._request_class(ex, params))
+        result = endpoint.handler(self._request_class(ex, params))
         if isinstance(result, Response):
             return result.emit(ex)
         return to_response(result).emit(ex)

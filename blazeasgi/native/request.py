@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from ..engine.exchange import Exchange
+from ..proxy import Forwarded, ProxyHeaders
 from .datastructures import Headers, QueryParams
 
 
@@ -18,10 +19,34 @@ class Request:
     _query: QueryParams | None = None
     _path: str | None = None
     _body: bytes | None = None
+    _seen: Forwarded | None = None
+    #: The App's proxy-header rules, None to ignore proxy headers. Set on the App's
+    #: own subclass (see ``behind``), so that a Request costs no third store.
+    _proxy: ProxyHeaders | None = None
 
     def __init__(self, ex: Exchange, path_params: dict[str, Any]) -> None:
         self._ex = ex
         self.path_params = path_params
+
+    @classmethod
+    def behind(cls, proxy: ProxyHeaders | None) -> type[Request]:
+        """This class, reading client, scheme and host through ``proxy``'s rules."""
+        attributes = {"_proxy": proxy, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        return cast("type[Request]", type(cls.__name__, (cls,), attributes))
+
+    def _forwarded(self) -> Forwarded:
+        """client, scheme and host as a trusted proxy reports them (the request has
+        proxy fields: ``Exchange.noted_fields``); computed once."""
+        seen = self._seen
+        if seen is None:
+            conn = self._ex.conn
+            proxy = self._proxy
+            if proxy is not None:
+                seen = proxy.resolve(self._ex.headers, conn.client, conn.scheme)
+            if seen is None:
+                seen = Forwarded(conn.client, conn.scheme, None)
+            self._seen = seen
+        return seen
 
     @property
     def method(self) -> str:
@@ -59,6 +84,9 @@ class Request:
 
     @property
     def client(self) -> tuple[str, int] | None:
+        """(address, port) of the client; behind a trusted proxy, the one it reports."""
+        if self._ex.noted_fields:
+            return self._forwarded().client
         return self._ex.conn.client
 
     @property
@@ -67,7 +95,42 @@ class Request:
 
     @property
     def scheme(self) -> str:
+        """The scheme, "http" or "https"; behind a trusted proxy, the one the client used."""
+        if self._ex.noted_fields:
+            return self._forwarded().scheme
         return self._ex.conn.scheme
+
+    @property
+    def host(self) -> str:
+        """The Host the client asked for, with the port if it gave one.
+
+        A trusted proxy's X-Forwarded-Host / Forwarded ``host=`` is used only when
+        the App was configured with ``forwarded_host`` (``--forwarded-host``)."""
+        ex = self._ex
+        if ex.noted_fields:
+            host = self._forwarded().host
+            if host is not None:
+                return host
+        for name, value in ex.headers:
+            if name == b"host":
+                return value.decode("latin-1")
+        server = ex.conn.server  # HTTP/1.0 without Host: where it was received
+        if server is None:
+            return ""
+        address = f"[{server[0]}]" if ":" in server[0] else server[0]
+        default = 443 if self.scheme == "https" else 80
+        return address if server[1] == default else f"{address}:{server[1]}"
+
+    @property
+    def url(self) -> str:
+        """The URL the client asked for: scheme, host, raw path and query."""
+        return f"{self.scheme}://{self.host}{self._ex.target.decode('latin-1')}"
+
+    @property
+    def tls(self) -> dict[str, Any] | None:
+        """The connection's TLS facts, as in the ASGI ``tls`` extension (client
+        certificate chain and name, tls_version, cipher_suite); None over plain HTTP."""
+        return self._ex.conn.tls
 
     @property
     def exchange(self) -> Exchange:

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 from ..engine.errors import ClientDisconnected
 from ..engine.exchange import Exchange
 from ..engine.http11 import ResponseHead, build_head
+from ..proxy import with_host
 from ..types import Message
 from .codec import check_close
 from .connection import WebSocketConnection, log_accepted, release_host
@@ -36,7 +37,6 @@ logger = logging.getLogger("blazeasgi.error")
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.5"}
 _CONNECT: Message = {"type": "websocket.connect"}
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
-_PROXY_FIELDS = (b"x-forwarded-proto", b"x-forwarded-for")
 
 # ASGIWebSocket._phase
 _CONNECTING, _OPEN, _RESPONSE, _DONE = 0, 1, 2, 3
@@ -114,21 +114,17 @@ class ASGIWebSocket:
         if root_path:
             path = root_path + path
             raw_path = root_path.encode("ascii") + raw_path
-        scheme, client = conn.scheme, conn.client
-        trusted = adapter.trusted
-        if trusted is not None and client is not None and client[0] in trusted:
-            proto: bytes | None = None
-            forwarded_for: list[bytes] = []
-            for name, value in ex.headers:
-                if name in _PROXY_FIELDS:
-                    if name == b"x-forwarded-proto":
-                        proto = value
-                    else:
-                        forwarded_for.append(value)
-            if proto is not None or forwarded_for:
-                from ..asgi.proxy import apply_proxy_headers
-
-                scheme, client = apply_proxy_headers(trusted, proto, forwarded_for, scheme, client)
+        scheme, client, headers = conn.scheme, conn.client, ex.headers
+        proxy = adapter.proxy
+        if proxy is not None and ex.noted_fields:  # the same rules as HTTP: blazeasgi/proxy.py
+            seen = proxy.resolve(headers, client, scheme)
+            if seen is not None:
+                client, scheme = seen.client, seen.scheme
+                if seen.host is not None:
+                    headers = with_host(headers, seen.host)
+        extensions: dict[str, Any] = {"websocket.http.response": {}}
+        if conn.tls is not None:
+            extensions["tls"] = conn.tls
         return {
             "type": "websocket",
             "asgi": ASGI_VERSION,
@@ -140,10 +136,10 @@ class ASGIWebSocket:
             "path": path,
             "raw_path": raw_path,
             "query_string": ex.query_string,
-            "headers": ex.headers,
+            "headers": headers,
             "subprotocols": handshake.subprotocols,
             "state": adapter.state.copy(),
-            "extensions": {"websocket.http.response": {}},
+            "extensions": extensions,
         }
 
     async def receive(self) -> Message:

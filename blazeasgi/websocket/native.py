@@ -28,6 +28,7 @@ from ..engine.exchange import Exchange
 from ..native.datastructures import Headers, QueryParams
 from ..native.responses import Response, _dump_json
 from ..native.routing import Handler, Router
+from ..proxy import Forwarded, ProxyHeaders
 from .codec import Message, check_close
 from .connection import WebSocketConnection, log_accepted, release_host
 from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
@@ -53,9 +54,16 @@ class WebSocket:
     _headers: Headers | None = None
     _query: QueryParams | None = None
 
-    def __init__(self, ex: Exchange, path_params: dict[str, Any], handshake: Handshake) -> None:
+    def __init__(
+        self,
+        ex: Exchange,
+        path_params: dict[str, Any],
+        handshake: Handshake,
+        proxy: ProxyHeaders | None = None,
+    ) -> None:
         self._ex = ex
         self._handshake = handshake
+        self._proxy = proxy
         self._conn: WebSocketConnection | None = None
         self._refused = False
         self.path_params = path_params
@@ -85,13 +93,23 @@ class WebSocket:
             self._headers = Headers(self._ex.headers)
         return self._headers
 
+    def _forwarded(self) -> Forwarded | None:
+        """What a trusted proxy reports (blazeasgi/proxy.py), as for a native Request."""
+        ex = self._ex
+        if self._proxy is None or not ex.noted_fields:
+            return None
+        return self._proxy.resolve(ex.headers, ex.conn.client, ex.conn.scheme)
+
     @property
     def client(self) -> tuple[str, int] | None:
-        return self._ex.conn.client
+        seen = self._forwarded()
+        return self._ex.conn.client if seen is None else seen.client
 
     @property
     def scheme(self) -> str:
-        return "wss" if self._ex.conn.scheme == "https" else "ws"
+        seen = self._forwarded()
+        scheme = self._ex.conn.scheme if seen is None else seen.scheme
+        return "wss" if scheme == "https" else "ws"
 
     @property
     def subprotocols(self) -> list[str]:
@@ -216,6 +234,8 @@ class WebSocketRoutes:
 
     def __init__(self) -> None:
         self.router = Router()
+        #: The App's proxy-header rules, for WebSocket.client and .scheme.
+        self.proxy: ProxyHeaders | None = None
 
     def add(self, path: str, handler: Handler) -> None:
         self.router.add(path, [_METHOD], handler)
@@ -233,16 +253,18 @@ class WebSocketRoutes:
         converted: dict[str, Any] = dict(params)
         for param in endpoint.int_params:
             converted[param] = int(params[param])
-        return _session(ex, endpoint.handler, converted, name)
+        return _session(ex, endpoint.handler, converted, name, self.proxy)
 
 
-async def _session(ex: Exchange, handler: Handler, params: dict[str, Any], backend_name: str) -> None:
+async def _session(
+    ex: Exchange, handler: Handler, params: dict[str, Any], backend_name: str, proxy: ProxyHeaders | None
+) -> None:
     try:
         handshake = parse_handshake(ex, backend_name)
     except HandshakeError as error:
         reject(ex, error)
         return
-    ws = WebSocket(ex, params, handshake)
+    ws = WebSocket(ex, params, handshake, proxy)
     failed = False
     try:
         result = handler(ws)

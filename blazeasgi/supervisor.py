@@ -1,0 +1,635 @@
+"""The master process behind --workers, --limit-max-requests and --reload.
+
+The master binds the listening sockets and runs each worker as a fresh
+``python -m blazeasgi <the same arguments>`` that serves inherited sockets: on
+Linux for TCP one SO_REUSEPORT socket per worker place, which spreads the load
+evenly, else one socket all workers share (see use_reuse_port, SlotSockets). Fresh
+interpreters rather than ``os.fork``: the master never imports the app nor runs an
+event loop, so every worker (and every reload) imports the code as it is on disk
+now, and nothing of the master (threads, loop, signal handlers) leaks into one.
+Waiting is one ``select`` over the workers' channels, a signal wake-up socket and,
+with --reload, the file watcher's socket.
+
+Master and worker talk over one socketpair per worker, one line per message:
+
+    worker -> master   R        ready: the app started and the socket is served
+                       M        served its --limit-max-requests: replace me
+                       E<text>  startup failed; <text> is the one-line reason
+    master -> worker   nothing; end-of-file means the master is gone: drain, exit
+
+Replacing a worker is always start-then-stop: the new worker starts, and only
+once it is ready does the old one get SIGTERM (a graceful drain, see
+engine/server.py). The master holds the sockets throughout, so capacity never
+drops to zero and a connection arriving meanwhile waits in the backlog instead of
+being refused: SIGHUP, --reload and max-requests all work this way. A worker that
+dies is replaced after the fact. A worker that exits before it was ready at boot
+means the app cannot start: the master stops and exits 1 with that worker's error
+rather than restart-looping (with --reload it keeps watching for a fix instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import enum
+import logging
+import os
+import random
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .sockets import ListenError, bind_tcp, systemd_fds
+
+if TYPE_CHECKING:
+    from .engine.server import Server
+    from .reload import Watcher
+
+logger = logging.getLogger("blazeasgi.error")
+
+#: A worker's environment holds "<channel fd>:<listening fd>,<listening fd>..." here.
+WORKER_ENV = "BLAZEASGI_WORKER_FDS"
+#: A stopping worker still alive this long after its --timeout-graceful-shutdown is
+#: killed: the engine aborts connections at the timeout, so this only catches a hang.
+KILL_MARGIN = 5.0
+#: A dead worker whose replacement fails to start is retried after 1 s, doubling
+#: up to 30 s: a broken deploy logs twice a minute instead of spinning a CPU.
+RESPAWN_DELAY, RESPAWN_DELAY_MAX = 1.0, 30.0
+
+READY, RETIRE, ERROR = b"R", b"M", b"E"
+
+
+class UsageError(Exception):
+    """A bad flag or environment value: reported as one line, exit code 1."""
+
+
+# -- command line -----------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The process flags, with uvicorn's names (--reuse-port is Granian's idea)."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes; more than 1 starts a master process (default: $WEB_CONCURRENCY or 1)",
+    )
+    p.add_argument(
+        "--reuse-port",
+        dest="reuse_port",
+        action="store_true",
+        default=None,
+        help="give each worker its own SO_REUSEPORT socket (default on Linux for TCP: spreads load evenly)",
+    )
+    p.add_argument(
+        "--no-reuse-port",
+        dest="reuse_port",
+        action="store_false",
+        help="let every worker accept from one shared socket instead",
+    )
+    p.add_argument(
+        "--limit-max-requests",
+        type=int,
+        default=0,
+        help="replace a worker after it has served this many requests (default: never)",
+    )
+    p.add_argument(
+        "--limit-max-requests-jitter",
+        type=int,
+        default=0,
+        help="add random 0..N to each worker's --limit-max-requests so they do not restart together",
+    )
+    p.add_argument("--reload", action="store_true", help="restart the workers when source files change")
+    p.add_argument(
+        "--reload-dir",
+        action="append",
+        metavar="DIR",
+        help="directory to watch, repeatable (default: the current directory)",
+    )
+    p.add_argument(
+        "--reload-include",
+        action="append",
+        metavar="GLOB",
+        help="file pattern that also triggers a reload, repeatable (added to *.py)",
+    )
+    p.add_argument(
+        "--reload-exclude",
+        action="append",
+        metavar="GLOB",
+        help="file or directory pattern to ignore too, repeatable (added to .* *.py[cod] *.sw? *~)",
+    )
+
+
+def worker_count(args: argparse.Namespace) -> int:
+    """--workers, else 1. $WEB_CONCURRENCY (uvicorn's and gunicorn's) reaches it as
+    the flag's default through envconfig, like every BLAZEASGI_* variable."""
+    count = 1 if args.workers is None else int(args.workers)
+    if count < 1:
+        raise UsageError(f"--workers must be at least 1, got {count}")
+    return count
+
+
+def wants_master(args: argparse.Namespace) -> bool:
+    """Whether this command line needs a master (else: today's single process)."""
+    if args.limit_max_requests < 0 or args.limit_max_requests_jitter < 0:
+        raise UsageError("--limit-max-requests and its jitter cannot be negative")
+    return worker_count(args) > 1 or args.reload or args.limit_max_requests > 0
+
+
+def max_requests(args: argparse.Namespace) -> int:
+    """This worker's request limit: the flag plus its own random jitter (0 = none)."""
+    if args.limit_max_requests <= 0:
+        return 0
+    return int(args.limit_max_requests) + random.randint(0, max(args.limit_max_requests_jitter, 0))
+
+
+# -- the worker's end -----------------------------------------------------------------------
+class WorkerLink:
+    """A worker's end of its channel to the master (see the module docstring)."""
+
+    def __init__(self, channel_fd: int, listen_fds: list[int]) -> None:
+        self.channel = socket.socket(fileno=channel_fd)
+        self.listen_fds = listen_fds
+
+    @classmethod
+    def from_environ(cls) -> WorkerLink | None:
+        """The link when this process is a worker; the variable is removed so that
+        processes the app starts are not mistaken for workers."""
+        value = os.environ.pop(WORKER_ENV, None)
+        if value is None:
+            return None
+        channel, _, listening = value.partition(":")
+        return cls(int(channel), [int(fd) for fd in listening.split(",")])
+
+    def sockets(self) -> list[socket.socket]:
+        """The listening sockets the master opened, inherited by descriptor."""
+        sockets = [socket.socket(fileno=fd) for fd in self.listen_fds]
+        for sock in sockets:
+            sock.setblocking(False)
+        return sockets
+
+    def fail(self, message: str) -> None:
+        """Startup failed: the master prints (or logs) this line, not the worker."""
+        self._send(ERROR + message.replace("\n", " ").encode("utf-8", "replace"))
+
+    def retire(self) -> None:
+        """The request limit was reached: keep serving until the master stops us."""
+        self._send(RETIRE)
+
+    def ready(self, server: Server) -> None:
+        """Serving: tell the master, and drain should the master go away."""
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.channel.fileno(), self._on_master, loop, server)
+        self._send(READY)
+
+    def _on_master(self, loop: asyncio.AbstractEventLoop, server: Server) -> None:
+        try:
+            data = self.channel.recv(64)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(self.channel.fileno())
+            logger.warning("Master process is gone; stopping worker [%d]", os.getpid())
+            server.request_stop()
+
+    def _send(self, message: bytes) -> None:
+        try:
+            self.channel.sendall(message + b"\n")
+        except OSError:  # the master is gone: _on_master stops this worker
+            pass
+
+
+# -- the master ----------------------------------------------------------------------------
+class Phase(enum.Enum):
+    STARTING = "starting"  # spawned; importing the app, running its startup
+    SERVING = "serving"
+    RETIRING = "retiring"  # still serving while its replacement starts
+    STOPPING = "stopping"  # SIGTERM sent: draining
+
+
+class Worker:
+    __slots__ = ("buffer", "channel", "error", "kill_at", "phase", "proc", "replaces", "slot")
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], channel: socket.socket, slot: int, replaces: Worker | None
+    ) -> None:
+        self.proc = proc
+        self.channel = channel
+        #: Which of the --workers places this is; with --reuse-port, which socket.
+        self.slot = slot
+        #: The worker to stop once this one is ready (SIGHUP, reload, max-requests).
+        self.replaces = replaces
+        self.phase = Phase.STARTING
+        self.buffer = b""
+        self.error: str | None = None
+        self.kill_at = 0.0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+class Supervisor:
+    """Keeps ``workers`` worker processes serving ``sockets`` until told to stop."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        sockets_for_slot: Callable[[int], list[socket.socket]],
+        workers: int,
+        graceful_timeout: float,
+        listening: list[str],
+        watcher: Watcher | None = None,
+        release_slot: Callable[[int], None] | None = None,
+    ) -> None:
+        self.command = [sys.executable, "-m", "blazeasgi", *argv]
+        #: What worker place ``slot`` serves: the one shared group of sockets, or
+        #: with --reuse-port, that slot's own SO_REUSEPORT group.
+        self.sockets_for_slot = sockets_for_slot
+        self.target = workers
+        self.graceful_timeout = graceful_timeout
+        self.listening = listening
+        self.watcher = watcher
+        #: Called with a slot that SIGTTOU removed (its SO_REUSEPORT group closes).
+        self.release_slot = release_slot
+        self.workers: list[Worker] = []
+        self.selector = selectors.DefaultSelector()
+        self.pending_signals: list[int] = []
+        self.booted = False
+        self.stopping = False
+        self.exit_code = 0
+        self.respawn_at: dict[int, float] = {}
+        self.failures: dict[int, int] = {}
+
+    # -- main loop ----------------------------------------------------------------------
+    def run(self) -> int:
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        handled = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU]
+        handled.append(signal.SIGCHLD)  # no action: it only wakes select to reap the worker
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        previous_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        self.selector.register(wake_r, selectors.EVENT_READ, None)
+        try:
+            if self.watcher is not None:
+                self.selector.register(self.watcher, selectors.EVENT_READ, self.watcher)
+                self.watcher.start()
+            for slot in range(self.target):
+                self._spawn(slot)
+            while not (self.stopping and not self.workers):
+                self._step(wake_r)
+        finally:
+            signal.set_wakeup_fd(previous_wakeup)
+            for sig, handler in previous.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
+            if self.watcher is not None:
+                self.watcher.stop()
+            for worker in self.workers:  # only after an unexpected error in the loop
+                worker.proc.kill()
+            self.selector.close()
+            wake_r.close()
+            wake_w.close()
+        if self.exit_code == 0:
+            logger.info("Stopped")
+        return self.exit_code
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.pending_signals.append(signum)  # handled in the loop; the wake-up fd ends select
+
+    def _step(self, wake: socket.socket) -> None:
+        for key, _ in self.selector.select(self._timeout()):
+            if key.data is None:
+                try:
+                    while wake.recv(4096):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif key.data is self.watcher:
+                assert self.watcher is not None
+                changed = self.watcher.changes()
+                if changed and not self.stopping:
+                    shown = ", ".join(os.path.relpath(path) for path in changed[:3])
+                    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+                    logger.warning("Detected changes in %s%s; reloading", shown, more)
+                    self.reload()
+            else:
+                self._read(key.data)
+        self._handle_signals()
+        self._reap()
+        self._check_deadlines()
+
+    def _timeout(self) -> float:
+        deadlines = [w.kill_at for w in self.workers if w.phase is Phase.STOPPING]
+        deadlines.extend(self.respawn_at.values())
+        if not deadlines:
+            return 1.0
+        return min(max(min(deadlines) - time.monotonic(), 0.0), 1.0)
+
+    # -- workers ------------------------------------------------------------------------
+    def _spawn(self, slot: int, replaces: Worker | None = None) -> Worker:
+        self.respawn_at.pop(slot, None)
+        listen_fds = [sock.fileno() for sock in self.sockets_for_slot(slot)]
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        env[WORKER_ENV] = f"{theirs.fileno()}:{','.join(map(str, listen_fds))}"
+        if self.watcher is not None:
+            # A .pyc is trusted while its source keeps its size and its mtime in
+            # whole seconds: two edits within a second could reload stale code.
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        try:
+            proc = subprocess.Popen(self.command, env=env, pass_fds=(theirs.fileno(), *listen_fds))
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        worker = Worker(proc, ours, slot, replaces)
+        self.selector.register(ours, selectors.EVENT_READ, worker)
+        self.workers.append(worker)
+        if self.booted:
+            logger.info("Started worker [%d]", proc.pid)
+        return worker
+
+    def _read(self, worker: Worker) -> None:
+        try:
+            data = worker.channel.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the worker exited (or is exiting): _reap takes it from here
+            self.selector.unregister(worker.channel)
+            return
+        *lines, worker.buffer = (worker.buffer + data).split(b"\n")
+        for line in lines:
+            self._on_message(worker, line)
+
+    def _on_message(self, worker: Worker, line: bytes) -> None:
+        kind, text = line[:1], line[1:].decode("utf-8", "replace")
+        if kind == ERROR:
+            worker.error = text
+        elif kind == READY and worker.phase is Phase.STARTING:
+            self._on_ready(worker)
+        elif kind == RETIRE and worker.phase is Phase.SERVING and not self.stopping:
+            logger.info("Worker [%d] reached its request limit; replacing it", worker.pid)
+            worker.phase = Phase.RETIRING
+            self._spawn(worker.slot, replaces=worker)
+
+    def _on_ready(self, worker: Worker) -> None:
+        worker.phase = Phase.SERVING
+        self.failures.pop(worker.slot, None)
+        old, worker.replaces = worker.replaces, None
+        if self.stopping:
+            self._stop(worker)
+            return
+        if old is not None and old in self.workers:
+            self._stop(old)
+        if self.booted:
+            logger.info("Worker [%d] ready", worker.pid)
+            return
+        serving = [w for w in self.workers if w.phase is Phase.SERVING]
+        if len(serving) >= self.target:
+            self.booted = True
+            pids = ", ".join(str(w.pid) for w in serving)
+            for where in self.listening:
+                logger.info("Serving on %s (press CTRL+C to quit)", where)
+            logger.info("Started %d worker%s [%s]", len(serving), "s" if len(serving) > 1 else "", pids)
+
+    def _stop(self, worker: Worker) -> None:
+        if worker.phase is Phase.STOPPING:
+            return
+        worker.phase = Phase.STOPPING
+        worker.kill_at = time.monotonic() + self.graceful_timeout + KILL_MARGIN
+        try:
+            worker.proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:  # pragma: no cover - exited in between; _reap sees it
+            pass
+
+    def _reap(self) -> None:
+        for worker in list(self.workers):
+            code = worker.proc.poll()
+            if code is None:
+                continue
+            self.workers.remove(worker)
+            if worker.channel.fileno() in self.selector.get_map():
+                self._read(worker)  # a last E line may still be unread
+                if worker.channel.fileno() in self.selector.get_map():
+                    self.selector.unregister(worker.channel)
+            worker.channel.close()
+            self._on_exit(worker, code)
+
+    def _on_exit(self, worker: Worker, code: int) -> None:
+        if worker.phase is Phase.STOPPING or self.stopping:
+            if self.booted and self.exit_code == 0:
+                logger.info("Worker [%d] stopped", worker.pid)
+            return
+        if worker.phase is Phase.STARTING:
+            reason = worker.error or f"worker exited with {_exit_reason(code)} before it was ready"
+            if not self.booted and self.watcher is None:
+                # Nothing serves yet: a broken app or environment, not a flaky worker.
+                print(f"Error: {reason}", file=sys.stderr, flush=True)
+                self.exit_code = 1
+                self.stop()
+                return
+            logger.error("Worker [%d] failed to start: %s", worker.pid, reason)
+            old = worker.replaces
+            if old is not None and old in self.workers and old.phase is Phase.RETIRING:
+                old.phase = Phase.SERVING  # keeps serving the previous code
+                logger.warning("Worker [%d] keeps serving", old.pid)
+            elif old is None and self.watcher is None:
+                failures = self.failures[worker.slot] = self.failures.get(worker.slot, 0) + 1
+                delay = min(RESPAWN_DELAY * 2 ** (failures - 1), RESPAWN_DELAY_MAX)
+                logger.warning("Retrying in %.0f s", delay)
+                self.respawn_at[worker.slot] = time.monotonic() + delay
+            return
+        logger.warning("Worker [%d] died (%s); starting a replacement", worker.pid, _exit_reason(code))
+        pending = [w for w in self.workers if w.replaces is worker]
+        if pending:
+            pending[0].replaces = None  # its replacement was already on the way
+        elif worker.slot < self.target:
+            self._spawn(worker.slot)
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.phase is Phase.STOPPING and now >= worker.kill_at:
+                logger.warning("Worker [%d] did not stop in time; killing it", worker.pid)
+                worker.proc.kill()
+                worker.kill_at = float("inf")
+        for slot, due in list(self.respawn_at.items()):
+            if now >= due and not self.stopping:
+                self._spawn(slot)
+
+    # -- signals and commands -------------------------------------------------------------
+    def _handle_signals(self) -> None:
+        pending, self.pending_signals = self.pending_signals, []
+        for signum in pending:
+            if signum in (signal.SIGINT, signal.SIGTERM):
+                if self.stopping:
+                    logger.warning("Second %s: killing the workers", signal.Signals(signum).name)
+                    for worker in self.workers:
+                        worker.proc.kill()
+                else:
+                    logger.info("Shutting down: workers finish their in-flight requests")
+                    self.stop()
+            elif signum == signal.SIGHUP and not self.stopping:
+                logger.info("SIGHUP: starting new workers to replace the running ones")
+                self.reload()
+            elif signum in (signal.SIGTTIN, signal.SIGTTOU) and not self.stopping:
+                self._resize(+1 if signum == signal.SIGTTIN else -1)
+
+    def stop(self) -> None:
+        """Drain every worker; run() returns once they have all exited."""
+        self.stopping = True
+        self.respawn_at.clear()
+        for worker in self.workers:
+            self._stop(worker)
+
+    def reload(self) -> None:
+        """Replace every worker with a new one that imports the code afresh."""
+        for worker in list(self.workers):
+            if worker.phase is Phase.SERVING:
+                worker.phase = Phase.RETIRING
+                self._spawn(worker.slot, replaces=worker)
+            elif worker.phase is Phase.STARTING:
+                # It may have imported the code before this change: start over.
+                self._spawn(worker.slot, replaces=worker.replaces)
+                worker.replaces = None
+                self._stop(worker)
+        busy = {w.slot for w in self.workers if w.phase is not Phase.STOPPING}
+        for slot in range(self.target):
+            if slot not in busy:  # its worker died or never started: try again now
+                self._spawn(slot)
+
+    def _resize(self, delta: int) -> None:
+        """SIGTTIN / SIGTTOU: one worker more or less, as gunicorn does."""
+        if self.target + delta < 1:
+            logger.warning("Already down to one worker")
+            return
+        self.target += delta
+        logger.info("Now %d worker%s", self.target, "s" if self.target > 1 else "")
+        if delta > 0:
+            self._spawn(self.target - 1)
+            return
+        self.respawn_at.pop(self.target, None)
+        for worker in self.workers:
+            if worker.slot >= self.target:
+                self._stop(worker)
+        if self.release_slot is not None:
+            self.release_slot(self.target)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:  # pragma: no cover - a real-time signal
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+# -- entry point from the CLI ----------------------------------------------------------------
+class SlotSockets:
+    """The listening sockets each worker place (slot) serves.
+
+    Shared: every slot serves the one group the CLI flags name. SO_REUSEPORT: each
+    slot has its own group on the same port, made on first use and kept by the
+    master across that slot's replacements, so what queues on it while one worker
+    gives way to the next waits instead of being reset. The kernel spreads new
+    connections over the groups by a hash of the client's address and port.
+    """
+
+    def __init__(self, first: list[socket.socket], reuse_port: tuple[str, int] | None = None) -> None:
+        self.groups = {0: first}
+        #: (host, backlog) when each slot gets its own SO_REUSEPORT group.
+        self.reuse_port = reuse_port
+
+    def __call__(self, slot: int) -> list[socket.socket]:
+        if self.reuse_port is None:
+            return self.groups[0]
+        if slot not in self.groups:
+            host, backlog = self.reuse_port
+            port = self.groups[0][0].getsockname()[1]  # the one --port 0 picked, for every slot
+            self.groups[slot] = bind_tcp(host, port, backlog, reuse_port=True)
+        return self.groups[slot]
+
+    def release(self, slot: int) -> None:
+        """The slot is gone (SIGTTOU): stop the kernel routing connections to it."""
+        if self.reuse_port is not None and slot:
+            for sock in self.groups.pop(slot, []):
+                sock.close()
+
+    def close(self) -> None:
+        for group in self.groups.values():
+            for sock in group:
+                sock.close()
+
+
+def use_reuse_port(args: argparse.Namespace) -> bool:
+    """One SO_REUSEPORT socket per worker (the default on Linux for --host/--port)
+    or one shared socket (--no-reuse-port; always for --uds, --fd and systemd).
+
+    Measured with benchmarks/worker_balance.py (2 CPUs, wrk): with a shared
+    socket the workers that are awake first take most connections, at 4 workers
+    and 16 keep-alive connections one worker got none; with SO_REUSEPORT every
+    worker got a share (new connection per request: max/min 1.04 vs 1.54).
+    Only Linux spreads connections over SO_REUSEPORT sockets (BSDs pick one).
+    """
+    tcp = args.uds is None and args.fd is None and not systemd_fds(os.environ)
+    if args.reuse_port and not tcp:
+        raise UsageError("--reuse-port needs a TCP --host/--port, not --uds, --fd or systemd sockets")
+    if args.reuse_port is None:
+        return tcp and sys.platform.startswith("linux")
+    return bool(args.reuse_port)
+
+
+def run_master(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    open_sockets: Callable[[argparse.Namespace], list[socket.socket]],
+    describe: Callable[[socket.socket], str],
+) -> int:
+    """Bind, start the workers and supervise them; the exit code of the CLI.
+
+    ``open_sockets`` and ``describe`` are the CLI's: the master listens exactly
+    where a single process would.
+    """
+    try:
+        workers = worker_count(args)
+        reuse_port = use_reuse_port(args)
+        if reuse_port:
+            slots = SlotSockets(
+                bind_tcp(args.host, args.port, args.backlog, reuse_port=True), (args.host, args.backlog)
+            )
+        else:
+            slots = SlotSockets(open_sockets(args))
+    except (UsageError, ListenError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Error: could not bind: {exc}", file=sys.stderr)
+        return 1
+    try:
+        watcher = _watcher(args) if args.reload else None
+        listening = [describe(sock) for sock in slots(0)]
+        graceful = args.timeout_graceful_shutdown
+        supervisor = Supervisor(argv, slots, workers, graceful, listening, watcher, slots.release)
+        return supervisor.run()
+    except UsageError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        slots.close()
+
+
+def _watcher(args: argparse.Namespace) -> Watcher:
+    from .reload import ReloadUnavailable, Watcher, combine_patterns
+
+    includes, excludes = combine_patterns(args.reload_include or [], args.reload_exclude or [])
+    try:
+        return Watcher(args.reload_dir or [os.getcwd()], includes, excludes)
+    except ReloadUnavailable as exc:
+        raise UsageError(str(exc)) from None

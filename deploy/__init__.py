@@ -1,0 +1,1 @@
+"""Running blazeasgi behind a load balancer: nginx config, rolling restart harness."""

@@ -1,0 +1,458 @@
+"""--workers, the master process and its signals, --limit-max-requests.
+
+Every test runs ``python -m blazeasgi`` in a subprocess and talks to it over real
+sockets, one fresh connection per request (``get``): a refused or reset
+connection during a rotation or reload fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PID_APP = "tests.apps.worker_apps:pid_app"
+TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Master:
+    """A running ``python -m blazeasgi``; stderr (the workers' too) read line by line."""
+
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> None:
+        env = dict(os.environ if env is None else env)
+        # blazeasgi importable from any cwd, installed or not (the master's workers inherit it).
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "blazeasgi", *args],
+            cwd=cwd,
+            env=env,
+            pass_fds=pass_fds,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
+        """The next stderr line matching the regular expression ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(f"no {pattern!r} within {timeout}s; stderr: {self.log}") from None
+            if line is None:
+                raise AssertionError(f"exited ({self.proc.wait(5)}) before {pattern!r}; stderr: {self.log}")
+            self.log.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def workers(self, count: int) -> list[int]:
+        """The pids of the ``count`` workers the master reports at boot."""
+        match = self.wait_for(rf"Started {count} workers? \[([\d, ]+)\]")
+        return [int(pid) for pid in match.group(1).split(", ")]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(TIMEOUT)
+        self._reader.join(TIMEOUT)
+        while not self.lines.empty():
+            line = self.lines.get_nowait()
+            if line is not None:
+                self.log.append(line)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(TIMEOUT)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+def masters() -> Iterator[Callable[..., Master]]:
+    """The ``master`` fixture: start(*args, cwd=, env=, pass_fds=) -> Master; at the
+    end every master is killed, and so is any worker one left behind."""
+    started: list[Master] = []
+    pids: list[int] = []
+
+    def start(*args: str, cwd: Path = ROOT, **kwargs: object) -> Master:
+        m = Master(list(args), cwd, **kwargs)  # type: ignore[arg-type]
+        started.append(m)
+        return m
+
+    yield start
+    for m in started:
+        m.kill()
+        # Workers of a master killed by a failing test: they stop once they see the
+        # master gone, but do not leave them to the next test.
+        for line in m.log:
+            for pid in re.findall(r"(?:Started \d+ workers? \[|Worker \[)([\d, ]+)\]", line):
+                pids.extend(int(p) for p in pid.split(", "))
+    for pid in set(pids):
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+master = pytest.fixture(masters, name="master")
+
+
+def start_tcp(master, *args: str, **kwargs: object) -> tuple[Master, int]:
+    port = free_port()
+    m = master(PID_APP, "--port", str(port), "--no-access-log", *args, **kwargs)
+    m.wait_for(f"Serving on http://127.0.0.1:{port}")
+    return m, port
+
+
+def get(port: int | str, path: str = "/") -> str:
+    """One request on a fresh connection (TCP port or UNIX path); the body on a 200."""
+    family = socket.AF_UNIX if isinstance(port, str) else socket.AF_INET
+    address = port if isinstance(port, str) else ("127.0.0.1", port)
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(address)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), data
+    return body.decode()
+
+
+class Clients:
+    """Threads sending requests back to back until stopped; every outcome is kept."""
+
+    def __init__(self, port: int, threads: int = 4) -> None:
+        self.port = port
+        self.bodies: list[str] = []
+        self.failures: list[BaseException] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.bodies.append(get(self.port))
+            except BaseException as exc:
+                self.failures.append(exc)
+
+    @property
+    def pids(self) -> list[int]:
+        return [int(body) for body in list(self.bodies)]
+
+    def wait_for_pids(self, wanted: set[int] | int, timeout: float = TIMEOUT) -> None:
+        """Until every pid in ``wanted`` (or that many distinct pids) has answered."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.failures:
+            seen = set(self.pids)
+            if (wanted <= seen) if isinstance(wanted, set) else (len(seen) >= wanted):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"wanted {wanted}, seen {Counter(self.pids)}; failures: {self.failures[:3]}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(TIMEOUT)
+
+
+def answering(port: int | str, wanted: set[int], limit: int = 2000) -> Counter[int]:
+    """Send requests until every pid in ``wanted`` answered (or ``limit`` were sent)."""
+    seen: Counter[int] = Counter()
+    for _ in range(limit):
+        seen[int(get(port))] += 1
+        if wanted <= set(seen):
+            break
+    return seen
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+# -- workers ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_workers_answer_from_distinct_processes(master, loop: str) -> None:
+    m, port = start_tcp(master, "--workers", "2", "--loop", loop)
+    pids = m.workers(2)
+    assert len(set(pids)) == 2 and m.proc.pid not in pids
+    clients = Clients(port)
+    try:
+        clients.wait_for_pids(set(pids))
+    finally:
+        clients.stop()
+    assert not clients.failures
+    assert set(clients.pids) == set(pids)
+    assert m.stop() == 0
+    assert not [pid for pid in pids if alive(pid)]
+    assert "Traceback" not in "\n".join(m.log)
+
+
+def test_web_concurrency_sets_the_default(master, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    m, port = start_tcp(master)
+    pids = m.workers(3)
+    assert set(answering(port, set(pids))) == set(pids)
+    assert m.stop() == 0
+
+
+def test_workers_flag_overrides_web_concurrency(master, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    m, _ = start_tcp(master, "--workers", "2")
+    assert len(m.workers(2)) == 2
+    assert m.stop() == 0
+
+
+def test_workers_on_unix_socket(master) -> None:
+    tmp = tempfile.mkdtemp(prefix="blz", dir="/tmp")  # short: AF_UNIX paths are limited
+    try:
+        path = os.path.join(tmp, "s.sock")
+        m = master(PID_APP, "--uds", path, "--workers", "2", "--no-access-log")
+        m.wait_for(f"Serving on unix:{path}")
+        pids = m.workers(2)
+        assert set(answering(path, set(pids))) == set(pids)
+        assert m.stop() == 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_workers_on_inherited_fd(master) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port = sock.getsockname()[1]
+        fd = sock.fileno()
+        m = master(PID_APP, "--fd", str(fd), "--workers", "2", "--no-access-log", pass_fds=(fd,))
+        pids = m.workers(2)
+    assert set(answering(port, set(pids))) == set(pids)
+    assert m.stop() == 0
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_one_shared_socket_with_no_reuse_port(master, loop: str) -> None:
+    m, port = start_tcp(master, "--workers", "2", "--no-reuse-port", "--loop", loop)
+    pids = m.workers(2)
+    clients = Clients(port)
+    try:
+        clients.wait_for_pids(set(pids))
+    finally:
+        clients.stop()
+    assert not clients.failures
+    assert m.stop() == 0
+
+
+def listening_sockets(port: int) -> int:
+    """How many distinct sockets listen on 127.0.0.1:``port`` (Linux's /proc)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # LISTEN
+                inodes.add(fields[9])
+    return len(inodes)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads load on Linux only")
+@pytest.mark.parametrize(("flags", "sockets"), [([], 3), (["--no-reuse-port"], 1)])
+def test_reuse_port_is_the_default_on_linux(master, flags: list[str], sockets: int) -> None:
+    m, port = start_tcp(master, "--workers", "3", *flags)
+    pids = m.workers(3)
+    assert listening_sockets(port) == sockets
+    assert set(answering(port, set(pids))) == set(pids)
+    assert m.stop() == 0
+
+
+# -- supervision --------------------------------------------------------------------------------
+def test_killed_worker_is_replaced(master) -> None:
+    m, port = start_tcp(master, "--workers", "2")
+    victim, survivor = m.workers(2)
+    os.kill(victim, signal.SIGKILL)
+    m.wait_for(rf"Worker \[{victim}\] died \(signal SIGKILL\); starting a replacement")
+    replacement = int(m.wait_for(r"Worker \[(\d+)\] ready").group(1))
+    seen = answering(port, {survivor, replacement})
+    assert set(seen) == {survivor, replacement}
+    assert m.stop() == 0
+
+
+def test_master_gone_stops_workers(master) -> None:
+    m, port = start_tcp(master, "--workers", "2")
+    pids = m.workers(2)
+    m.proc.kill()
+    deadline = time.monotonic() + TIMEOUT
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if alive(pid)]
+    with pytest.raises(OSError):
+        get(port)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_max_requests_rotates_workers_without_failures(master, workers: int) -> None:
+    m, port = start_tcp(
+        master, "--workers", str(workers), "--limit-max-requests", "20", "--limit-max-requests-jitter", "5"
+    )
+    first = set(m.workers(workers))
+    clients = Clients(port)
+    try:
+        clients.wait_for_pids(workers + 3)  # at least three replacements served
+    finally:
+        clients.stop()
+    assert not clients.failures, clients.failures[:3]
+    assert first < set(clients.pids)
+    m.wait_for(r"Worker \[\d+\] reached its request limit; replacing it")
+    assert m.stop() == 0
+
+
+def test_sigterm_lets_in_flight_requests_finish(master) -> None:
+    m, port = start_tcp(master, "--workers", "2")
+    m.workers(2)
+    result: list[str | BaseException] = []
+
+    def slow() -> None:
+        try:
+            result.append(get(port, "/slow"))
+        except BaseException as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    busy = int(m.wait_for(r"slow request started in (\d+)").group(1))
+    assert m.stop(signal.SIGTERM) == 0
+    thread.join(TIMEOUT)
+    assert result == [str(busy)]
+    assert not alive(busy)
+    assert any("Stopped" in line for line in m.log)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_sighup_replaces_every_worker_without_failures(master, loop: str) -> None:
+    m, port = start_tcp(master, "--workers", "2", "--loop", loop)
+    old = set(m.workers(2))
+    clients = Clients(port)
+    try:
+        clients.wait_for_pids(old)
+        m.proc.send_signal(signal.SIGHUP)
+        events: dict[str, set[int]] = {"ready": set(), "stopped": set()}
+        while len(events["ready"]) < 2 or len(events["stopped"]) < 2:
+            match = m.wait_for(r"Worker \[(\d+)\] (ready|stopped)")
+            events[match.group(2)].add(int(match.group(1)))
+        new = events["ready"]
+        assert events["stopped"] == old
+        clients.wait_for_pids(new)
+    finally:
+        clients.stop()
+    assert not clients.failures, clients.failures[:3]
+    assert not new & old
+    assert not [pid for pid in old if alive(pid)]
+    assert m.stop() == 0
+
+
+def test_sigttin_and_sigttou_resize(master) -> None:
+    m, port = start_tcp(master, "--workers", "2")
+    first = set(m.workers(2))
+    m.proc.send_signal(signal.SIGTTIN)
+    m.wait_for("Now 3 workers")
+    added = int(m.wait_for(r"Worker \[(\d+)\] ready").group(1))
+    assert set(answering(port, {*first, added})) == {*first, added}
+    m.proc.send_signal(signal.SIGTTOU)
+    assert int(m.wait_for(r"Worker \[(\d+)\] stopped").group(1)) == added
+    assert m.stop() == 0
+
+
+# -- errors: one line, exit code 1, no restart loop ----------------------------------------
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "blazeasgi", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert out.returncode == 1, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("Error:"), out.stderr
+    for word in words:
+        assert word in lines[0], out.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("tests.apps.broken_import:app", ["tests.apps.broken_import", "blazeasgi_no_such_dependency"]),
+        ("tests.apps.cli_apps:failing_startup", ["startup failed", "db unreachable"]),
+        ("tests.apps.no_such_module:app", ['Could not import module "tests.apps.no_such_module"']),
+    ],
+)
+def test_workers_that_cannot_start_stop_the_master(target: str, words: list[str]) -> None:
+    out = run_cli(target, "--workers", "2", "--port", str(free_port()))
+    assert_one_line_error(out, *words)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--workers", "0"], ["--workers must be at least 1"]),
+        (["--limit-max-requests", "-1"], ["--limit-max-requests"]),
+        (["--workers", "2", "--reuse-port", "--uds", "/tmp/blz-never.sock"], ["--reuse-port", "--uds"]),
+    ],
+)
+def test_bad_process_flags(args: list[str], words: list[str]) -> None:
+    assert_one_line_error(run_cli(PID_APP, *args), *words)
+
+
+def test_port_in_use_with_workers() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = run_cli(PID_APP, "--workers", "2", "--port", str(taken.getsockname()[1]))
+    assert_one_line_error(out)
