@@ -122,6 +122,13 @@ def plan_cells(
     return cells
 
 
+#: Pause after each wrk process. Opening 1,000 connections in the same millisecond
+#: as the previous wrk's 1,000 close stalled a few of the new ones for 1-3 s on every
+#: Python server measured (uvicorn too; FastAPI at c=1000: p99 3.4 s back to back,
+#: 77 ms after a 1 s pause, same req/s): an artefact of the harness, not of load.
+SETTLE_S = 1.0
+
+
 def run_cell(
     scenario: Scenario,
     conns: int,
@@ -165,9 +172,11 @@ def run_cell(
             }
             if settings["warmup"]:
                 run_wrk(url, conns, settings["warmup"], script, **load)
-            runs = [
-                run_wrk(url, conns, settings["duration"], script, **load) for _ in range(settings["runs"])
-            ]
+                time.sleep(SETTLE_S)
+            runs = []
+            for _ in range(settings["runs"]):
+                runs.append(run_wrk(url, conns, settings["duration"], script, **load))
+                time.sleep(SETTLE_S)
             if scenario.pipeline > 1:
                 # wrk's latency figures are invalid with pipelining (its coordinated-omission
                 # correction assumes one request per round trip): not reported.
