@@ -176,15 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BOOL",
         help="offer permessage-deflate compression (default: true)",
     )
-    p.add_argument(
-        "--proxy-headers",
-        dest="proxy_headers",
-        action="store_true",
-        default=True,
-        help="trust Forwarded and X-Forwarded-For/-Proto from --forwarded-allow-ips (default)",
-    )
-    p.add_argument(
-        "--no-proxy-headers", dest="proxy_headers", action="store_false", help="ignore proxy headers"
+    _switch(
+        p,
+        "proxy-headers",
+        True,
+        "trust Forwarded and X-Forwarded-For/-Proto from --forwarded-allow-ips (default)",
+        "ignore proxy headers",
     )
     p.add_argument(
         "--forwarded-allow-ips",
@@ -211,14 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging config file: .json or .yaml/.yml (dictConfig) or .ini/.conf (fileConfig); "
         "it replaces blazeasgi's own handlers",
     )
-    p.add_argument(
-        "--use-colors",
-        dest="use_colors",
-        action="store_true",
-        default=None,
-        help="colour the level names (default: when stderr is a terminal)",
-    )
-    p.add_argument("--no-use-colors", dest="use_colors", action="store_false", help="never colour the log")
+    _switch(p, "use-colors", None, "colour level names (default: on a terminal)", "never colour the log")
     p.add_argument(
         "--access-log-format",
         type=access_log_format_arg,
@@ -235,31 +225,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="load KEY=VALUE lines into the environment before the app is imported; "
         "every --flag also reads BLAZEASGI_FLAG from the environment",
     )
-    p.add_argument(
-        "--access-log",
-        dest="access_log",
-        action="store_true",
-        default=True,
-        help="log each request (default)",
-    )
-    p.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log each request")
-    p.add_argument(
-        "--server-header",
-        dest="server_header",
-        action="store_true",
-        default=True,
-        help="send Server (default)",
-    )
-    p.add_argument(
-        "--no-server-header", dest="server_header", action="store_false", help="do not send Server"
-    )
-    p.add_argument(
-        "--date-header", dest="date_header", action="store_true", default=True, help="send Date (default)"
-    )
-    p.add_argument("--no-date-header", dest="date_header", action="store_false", help="do not send Date")
+    _switch(p, "access-log", True, "log each request (default)", "do not log each request")
+    _switch(p, "server-header", True, "send Server (default)", "do not send Server")
+    _switch(p, "date-header", True, "send Date (default)", "do not send Date")
     add_process_arguments(p)  # --workers, --limit-max-requests, --reload: supervisor.py
     p.add_argument("--version", action="version", version=f"blazeasgi {__version__}")
     return p
+
+
+def _switch(p: argparse.ArgumentParser, name: str, default: bool | None, on: str, off: str) -> None:
+    """``--name`` / ``--no-name``, uvicorn's spelling of an on/off flag (envconfig
+    reads both as one BLAZEASGI_NAME boolean)."""
+    dest = name.replace("-", "_")
+    p.add_argument(f"--{name}", dest=dest, action="store_true", default=default, help=on)
+    p.add_argument(f"--no-{name}", dest=dest, action="store_false", help=off)
 
 
 def _on_off(value: str) -> bool:
