@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -32,12 +33,21 @@ def free_port() -> int:
 class Blaze:
     """A running ``python -m blazeasgi`` with its stderr collected line by line."""
 
-    def __init__(self, args: list[str], cwd: Path = ROOT) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+        stdout: int = subprocess.PIPE,
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "blazeasgi", *args],
             cwd=cwd,
+            env=env,
+            pass_fds=pass_fds,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -53,18 +63,24 @@ class Blaze:
         self.lines.put(None)
 
     def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
+        """The next stderr line containing ``text``."""
+        return self.wait_for_match(re.escape(text), timeout).string
+
+    def wait_for_match(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
+        """The next stderr line matching the regular expression ``pattern``."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             try:
                 line = self.lines.get(timeout=max(left, 0.01))
             except queue.Empty:
-                raise AssertionError(f"no {text!r} within {timeout}s; stderr so far: {self.log}") from None
+                raise AssertionError(f"no {pattern!r} within {timeout}s; stderr so far: {self.log}") from None
             if line is None:
-                raise AssertionError(f"exited ({self.proc.wait(5)}) before {text!r}; stderr: {self.log}")
+                raise AssertionError(f"exited ({self.proc.wait(5)}) before {pattern!r}; stderr: {self.log}")
             self.log.append(line)
-            if text in line:
-                return line
+            match = re.search(pattern, line)
+            if match:
+                return match
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.proc.send_signal(sig)

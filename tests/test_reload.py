@@ -57,7 +57,7 @@ def start(master, directory: Path, *args: str) -> tuple[Master, int]:
         *args,
         cwd=directory,
     )
-    m.wait_for(f"Serving on http://127.0.0.1:{port}")
+    m.wait_for_match(f"Serving on http://127.0.0.1:{port}")
     return m, port
 
 
@@ -81,7 +81,7 @@ def test_edit_restarts_workers_and_no_request_fails(master, tmp_path: Path) -> N
     finally:
         clients.stop()
     assert not clients.failures, clients.failures[:3]
-    m.wait_for(r"Detected changes in .*reload_app\.py; reloading")
+    m.wait_for_match(r"Detected changes in .*reload_app\.py; reloading")
     assert m.stop() == 0
 
 
@@ -89,7 +89,7 @@ def test_syntax_error_keeps_old_code_serving_until_fixed(master, tmp_path: Path)
     write_app(tmp_path, "one")
     m, port = start(master, tmp_path)
     (tmp_path / "reload_app.py").write_text("def broken(:\n")
-    line = m.wait_for(r"failed to start: .*SyntaxError").string
+    line = m.wait_for_match(r"failed to start: .*SyntaxError").string
     assert "reload_app" in line
     assert get(port) == "one|"  # the old worker still serves
     write_app(tmp_path, "fixed at last")
@@ -102,9 +102,9 @@ def test_broken_at_start_waits_for_a_fix(master, tmp_path: Path) -> None:
     (tmp_path / "reload_app.py").write_text("raise RuntimeError('not yet')\n")
     port = free_port()
     m = master("reload_app:app", "--port", str(port), "--reload", "--reload-dir", str(tmp_path), cwd=tmp_path)
-    m.wait_for(r"failed to start: .*not yet")
+    m.wait_for_match(r"failed to start: .*not yet")
     write_app(tmp_path, "works now")
-    m.wait_for(f"Serving on http://127.0.0.1:{port}")
+    m.wait_for_match(f"Serving on http://127.0.0.1:{port}")
     assert get(port) == "works now|"
     assert m.stop() == 0
 
@@ -115,8 +115,8 @@ def test_reload_include_pattern(master, tmp_path: Path) -> None:
     m, port = start(master, tmp_path, "--reload-include", "*.txt")
     assert get(port) == "one|a"
     (tmp_path / "data.txt").write_text("bb")  # read per request: the log shows the reload
-    m.wait_for(r"Detected changes in data\.txt; reloading")
-    m.wait_for(r"Worker \[\d+\] ready")
+    m.wait_for_match(r"Detected changes in data\.txt; reloading")
+    m.wait_for_match(r"Worker \[\d+\] ready")
     assert get(port) == "one|bb"
     assert m.stop() == 0
 

@@ -8,7 +8,6 @@ connection during a rotation or reload fails the test.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
 import signal
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from .test_cli import Blaze
+
 ROOT = Path(__file__).resolve().parent.parent
 PID_APP = "tests.apps.worker_apps:pid_app"
 TIMEOUT = 20.0
@@ -35,7 +36,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Master:
+class Master(Blaze):
     """A running ``python -m blazeasgi``; stderr (the workers' too) read line by line."""
 
     def __init__(
@@ -48,56 +49,12 @@ class Master:
         env = dict(os.environ if env is None else env)
         # blazeasgi importable from any cwd, installed or not (the master's workers inherit it).
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "blazeasgi", *args],
-            cwd=cwd,
-            env=env,
-            pass_fds=pass_fds,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.log: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
-        """The next stderr line matching the regular expression ``pattern``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise AssertionError(f"no {pattern!r} within {timeout}s; stderr: {self.log}") from None
-            if line is None:
-                raise AssertionError(f"exited ({self.proc.wait(5)}) before {pattern!r}; stderr: {self.log}")
-            self.log.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
+        super().__init__(args, cwd, env=env, pass_fds=pass_fds, stdout=subprocess.DEVNULL)
 
     def workers(self, count: int) -> list[int]:
         """The pids of the ``count`` workers the master reports at boot."""
-        match = self.wait_for(rf"Started {count} workers? \[([\d, ]+)\]")
+        match = self.wait_for_match(rf"Started {count} workers? \[([\d, ]+)\]")
         return [int(pid) for pid in match.group(1).split(", ")]
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
-        code = self.proc.wait(TIMEOUT)
-        self._reader.join(TIMEOUT)
-        while not self.lines.empty():
-            line = self.lines.get_nowait()
-            if line is not None:
-                self.log.append(line)
-        return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -137,7 +94,7 @@ master = pytest.fixture(masters, name="master")
 def start_tcp(master, *args: str, **kwargs: object) -> tuple[Master, int]:
     port = free_port()
     m = master(PID_APP, "--port", str(port), "--no-access-log", *args, **kwargs)
-    m.wait_for(f"Serving on http://127.0.0.1:{port}")
+    m.wait_for_match(f"Serving on http://127.0.0.1:{port}")
     return m, port
 
 
@@ -252,7 +209,7 @@ def test_workers_on_unix_socket(master) -> None:
     try:
         path = os.path.join(tmp, "s.sock")
         m = master(PID_APP, "--uds", path, "--workers", "2", "--no-access-log")
-        m.wait_for(f"Serving on unix:{path}")
+        m.wait_for_match(f"Serving on unix:{path}")
         pids = m.workers(2)
         assert set(answering(path, set(pids))) == set(pids)
         assert m.stop() == 0
@@ -311,8 +268,8 @@ def test_killed_worker_is_replaced(master) -> None:
     m, port = start_tcp(master, "--workers", "2")
     victim, survivor = m.workers(2)
     os.kill(victim, signal.SIGKILL)
-    m.wait_for(rf"Worker \[{victim}\] died \(signal SIGKILL\); starting a replacement")
-    replacement = int(m.wait_for(r"Worker \[(\d+)\] ready").group(1))
+    m.wait_for_match(rf"Worker \[{victim}\] died \(signal SIGKILL\); starting a replacement")
+    replacement = int(m.wait_for_match(r"Worker \[(\d+)\] ready").group(1))
     seen = answering(port, {survivor, replacement})
     assert set(seen) == {survivor, replacement}
     assert m.stop() == 0
@@ -343,7 +300,7 @@ def test_max_requests_rotates_workers_without_failures(master, workers: int) -> 
         clients.stop()
     assert not clients.failures, clients.failures[:3]
     assert first < set(clients.pids)
-    m.wait_for(r"Worker \[\d+\] reached its request limit; replacing it")
+    m.wait_for_match(r"Worker \[\d+\] reached its request limit; replacing it")
     assert m.stop() == 0
 
 
@@ -360,7 +317,7 @@ def test_sigterm_lets_in_flight_requests_finish(master) -> None:
 
     thread = threading.Thread(target=slow)
     thread.start()
-    busy = int(m.wait_for(r"slow request started in (\d+)").group(1))
+    busy = int(m.wait_for_match(r"slow request started in (\d+)").group(1))
     assert m.stop(signal.SIGTERM) == 0
     thread.join(TIMEOUT)
     assert result == [str(busy)]
@@ -378,7 +335,7 @@ def test_sighup_replaces_every_worker_without_failures(master, loop: str) -> Non
         m.proc.send_signal(signal.SIGHUP)
         events: dict[str, set[int]] = {"ready": set(), "stopped": set()}
         while len(events["ready"]) < 2 or len(events["stopped"]) < 2:
-            match = m.wait_for(r"Worker \[(\d+)\] (ready|stopped)")
+            match = m.wait_for_match(r"Worker \[(\d+)\] (ready|stopped)")
             events[match.group(2)].add(int(match.group(1)))
         new = events["ready"]
         assert events["stopped"] == old
@@ -395,11 +352,11 @@ def test_sigttin_and_sigttou_resize(master) -> None:
     m, port = start_tcp(master, "--workers", "2")
     first = set(m.workers(2))
     m.proc.send_signal(signal.SIGTTIN)
-    m.wait_for("Now 3 workers")
-    added = int(m.wait_for(r"Worker \[(\d+)\] ready").group(1))
+    m.wait_for_match("Now 3 workers")
+    added = int(m.wait_for_match(r"Worker \[(\d+)\] ready").group(1))
     assert set(answering(port, {*first, added})) == {*first, added}
     m.proc.send_signal(signal.SIGTTOU)
-    assert int(m.wait_for(r"Worker \[(\d+)\] stopped").group(1)) == added
+    assert int(m.wait_for_match(r"Worker \[(\d+)\] stopped").group(1)) == added
     assert m.stop() == 0
 
 
