@@ -254,3 +254,39 @@ def test_websocket_api_misuse_is_reported(serve, run) -> None:
     run(go())
     assert done.wait(5)
     assert [type(e) for e in errors] == [RuntimeError, TypeError, ValueError]
+
+
+def test_accepted_line_carries_the_access_log_fields(serve, run) -> None:
+    """A handler formatting HTTP access fields also formats the WebSocket accept line."""
+    import logging
+
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(logging.Formatter("%(client)s %(method)s %(path)s %(status)d %(message)s"))
+    access = logging.getLogger("blazeasgi.access")
+    old_level = access.level
+    access.setLevel(logging.INFO)
+    access.addHandler(handler)
+    try:
+        seen = Seen()
+        srv = serve(make_app(seen), access_log=True)
+
+        async def go() -> None:
+            async with ws_connect(srv.port, "/echo?x=1") as ws:
+                await ws.send("hi")
+                assert await ws.recv() == "hi"
+
+        run(go())
+        assert seen.done.wait(5)
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(old_level)
+    accepted = [r for r in records if "[accepted]" in r]
+    assert len(accepted) == 1
+    assert accepted[0].startswith("127.0.0.1:")
+    assert " GET /echo?x=1 101 " in accepted[0]

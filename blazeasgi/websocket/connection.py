@@ -302,11 +302,13 @@ class WebSocketConnection(asyncio.Protocol):
 def log_accepted(ex: Exchange) -> None:
     if ex.conn.state.access_log and access_logger.isEnabledFor(logging.INFO):
         client = ex.conn.client
-        access_logger.info(
-            '%s - "WebSocket %s" [accepted]',
-            f"{client[0]}:{client[1]}" if client else "-",
-            ex.target.decode("latin-1"),
-        )
+        shown = f"{client[0]}:{client[1]}" if client else "-"
+        path = ex.target.decode("latin-1")
+        # The access-log fields too (blazeasgi/logs.py), so a --log-config format
+        # or JSON formatter written for HTTP lines works on this one as well.
+        fields = {"client": shown, "method": ex.method, "path": path, "version": ex.http_version,
+                  "status": 101, "bytes": 0, "duration_ms": 0.0}  # fmt: skip
+        access_logger.info('%s - "WebSocket %s" [accepted]', shown, path, extra=fields)
 
 
 def release_host(ex: Exchange) -> None:
