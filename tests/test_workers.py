@@ -23,17 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from .test_cli import Blaze
+from .test_cli import ROOT, Blaze, assert_one_line_error, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 PID_APP = "tests.apps.worker_apps:pid_app"
 TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Master(Blaze):
@@ -371,15 +364,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         stdin=subprocess.DEVNULL,
         env=env,
     )
-
-
-def assert_one_line_error(out: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert out.returncode == 1, out
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1, out.stderr
-    assert lines[0].startswith("Error:"), out.stderr
-    for word in words:
-        assert word in lines[0], out.stderr
 
 
 @pytest.mark.parametrize(

@@ -7,17 +7,14 @@ import os
 import sys
 from typing import Any
 
+from .cli_apps import _lifespan
+
 
 async def pid_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """GET / answers the pid; /slow first says so on stderr, then sleeps 1 s."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await _lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     if scope["path"] == "/slow":
