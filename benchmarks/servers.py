@@ -26,6 +26,7 @@ APPS = {
     "mixed": "benchmarks.apps.mixed_app:app",
     "rsgi": "benchmarks.apps.hello_rsgi:app",
     "robyn": "benchmarks.apps.robyn_app",
+    "floor": "benchmarks.apps.floor",
 }
 
 BASE_ROUTES = frozenset({"hello", "plaintext", "json", "echo", "download"})
@@ -38,6 +39,7 @@ APP_ROUTES = {
     "mixed": BASE_ROUTES | {"items"},
     "rsgi": BASE_ROUTES,
     "robyn": BASE_ROUTES,
+    "floor": frozenset({"hello"}),
 }
 
 #: The frameworks an app needs beyond its server.
@@ -126,6 +128,10 @@ def _robyn(spec: ServerSpec, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _floor(spec: ServerSpec, port: int) -> list[str]:
+    return [PY, "-m", spec.target, "--host", "127.0.0.1", "--port", str(port), "--backlog", BACKLOG]
+
+
 UVICORN = "pip install 'uvicorn[standard]'"
 GRANIAN = "pip install granian"
 ROBYN = "pip install robyn; not in the bench extra: it pins uvloop~=0.22.1 for every server"
@@ -156,6 +162,8 @@ SERVERS: list[ServerSpec] = [
     # of the Starlette and FastAPI rows. `--servers all` or name them.
     ServerSpec("granian-starlette", "granian", "asgi", "starlette", _granian, GRANIAN, "uvicorn-starlette",
                None, default=False),
+    # The floor (not a server): a bare uvloop Protocol writing fixed bytes, hello only.
+    ServerSpec("uvloop-floor", "uvloop", "floor", "floor", _floor, "pip install uvloop", default=False),
     ServerSpec("granian-fastapi", "granian", "asgi", "fastapi", _granian, GRANIAN, "uvicorn-fastapi", None,
                default=False),
 ]  # fmt: skip

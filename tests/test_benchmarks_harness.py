@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import sys
 import threading
@@ -805,3 +806,27 @@ def test_sigterm_becomes_keyboard_interrupt(
     monkeypatch.setattr(bench, "_bench", interrupted)
     assert bench.main(["m:app"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_floor_reference_serves_the_hello_bytes_and_pipelines() -> None:
+    # The floor row of a benchmark table is only meaningful if it sends what the
+    # hello scenario checks, once per request, pipelined requests included.
+    from benchmarks.scenarios import check_hello
+    from benchmarks.servers import BY_NAME
+
+    spec = BY_NAME["uvloop-floor"]
+    assert spec.routes == {"hello"}
+    port = bench.free_port()
+    with bench.ServerProcess(spec.name, spec.argv(port), port, cwd=ROOT) as server:
+        reply = server.wait_ready("/", timeout=20)
+        assert check_hello(reply) is None
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+            sock.sendall(request * 3 + request[:10])
+            sock.sendall(request[10:])
+            data = b""
+            while data.count(b"HTTP/1.1 200 OK") < 4:
+                chunk = sock.recv(65536)
+                assert chunk
+                data += chunk
+        assert data.count(b"Hello, world!") == 4

@@ -145,3 +145,41 @@ def test_saturated_pool_serves_every_request_through_a_server(serve: Any, run: A
     replies = run(main())
     assert all(r.startswith(b"HTTP/1.1 200") for r in replies)
     assert sorted(served) == list(range(40))
+
+
+def test_a_new_connections_queued_first_handler_does_not_slow_the_others(run: Any) -> None:
+    run(_fresh_connection())
+
+
+async def _fresh_connection() -> None:
+    # A new connection's host task has not run yet, so its first handler waits in
+    # its queue. It holds nothing: handlers of connections already running must
+    # still start at once (while clients kept connecting at 10,000 connections,
+    # counting it sent every request through the ready queue).
+    loop = asyncio.get_running_loop()
+    shared = Suspended()
+    busy = TaskHost(loop, shared)
+    await asyncio.sleep(0)
+    fresh = TaskHost(loop, shared)  # its task has not started
+    seen: list[str] = []
+    gate = loop.create_future()
+
+    async def handler(name: str, wait: asyncio.Future[None] | None = None) -> None:
+        if wait is not None:
+            await wait
+        seen.append(name)
+
+    fresh.run(handler("fresh", gate), lambda value, exc: seen.append(f"fresh done {exc}"))
+    assert shared.count == 0
+    busy.run(handler("eager"), lambda value, exc: None)
+    assert seen == ["eager"]  # ran inside run(): no loop pass
+    await asyncio.sleep(0)  # the fresh host starts its handler, which suspends on the gate
+    await asyncio.sleep(0)
+    assert shared.count == 1  # now it is suspended: newcomers wait their turn
+    gate.set_result(None)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert seen == ["eager", "fresh", "fresh done None"]
+    assert shared.count == 0
+    fresh.close()
+    busy.close()
