@@ -91,3 +91,41 @@ def describe(info: dict[str, Any]) -> str:
         f"Linux {info.get('kernel')}, {info.get('python')}, {info.get('wrk')}{load_text}{rev}. "
         f"Packages: {pkgs}."
     )
+
+
+def process_tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by ``pid`` and every descendant.
+
+    Read from /proc (None elsewhere). Sampled around a wrk run it tells whether the
+    server's core was saturated: a server below 100% was waiting on something else
+    (the load generator, or PostgreSQL on the other core).
+    """
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        # The command name (field 2) may hold spaces or parentheses: split after it.
+        fields = text[text.rfind(")") + 2 :].split()
+        # utime + stime, plus cutime + cstime: children that already exited (a worker
+        # replaced during the run) moved their time to their parent.
+        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    tick = os.sysconf("SC_CLK_TCK")
+    family, total = {pid}, 0
+    changed = True
+    while changed:
+        changed = False
+        for child, (parent, _) in stats.items():
+            if parent in family and child not in family:
+                family.add(child)
+                changed = True
+    for member in family:
+        if member in stats:
+            total += stats[member][1]
+    return total / tick

@@ -1,6 +1,6 @@
 """Per-request cost of the engine without sockets: feed a request, count µs.
 
-    python -m benchmarks.micro [native|asgi|fastapi] [--profile]
+    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile]
 
 A mock transport swallows the writes, so this isolates the server's own Python
 work (parse, dispatch, serialise) from the kernel; compare runs, not absolutes.
@@ -54,6 +54,8 @@ def load(kind: str) -> Any:
         from benchmarks.apps.hello_native import app
     elif kind == "asgi":
         from benchmarks.apps.hello_asgi import app
+    elif kind == "starlette":
+        from benchmarks.apps.starlette_app import app
     else:
         from benchmarks.apps.fastapi_app import app
     return to_served_app(app, lifespan="off")

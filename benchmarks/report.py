@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,17 @@ def group_table(data: dict[str, Any], group: Group) -> str:
         "p99",
         "socket errors",
         "timeouts",
+        "server CPU",
         "vs uvicorn",
         "vs Granian",
     ]
     rows = []
     medians = _ok(data, group)
+    busy = {
+        r["server"]: f"{statistics.median(r['server_cpu']):.0%}"
+        for r in data["results"]
+        if (r["scenario"], r["connections"]) == group and r.get("server_cpu")
+    }
     for server, m in sorted(medians.items(), key=lambda kv: -kv[1]["rps"]):
         lat = m["latency_us"]
         rows.append(
@@ -89,14 +96,15 @@ def group_table(data: dict[str, Any], group: Group) -> str:
                 fmt_latency(lat.get("p99")),
                 str(m["connect_errors"] + m["read_errors"] + m["write_errors"]),
                 str(m["timeouts"]),
+                busy.get(server, NA),
                 ratio(data, group, server, "uvicorn"),
                 ratio(data, group, server, "granian"),
             ]
         )
     for r in data["results"]:
         if (r["scenario"], r["connections"]) == group and r["status"] != "ok":
-            rows.append([r["server"], "failed", *[NA] * 7])
-    return markdown_table(header, rows, "lrrrrrrrr")
+            rows.append([r["server"], "failed", *[NA] * 8])
+    return markdown_table(header, rows, "lrrrrrrrrr")
 
 
 def render_table(data: dict[str, Any]) -> str:
@@ -114,6 +122,8 @@ DEFAULT_NOTES = [
     "handlers and Robyn); a dash means that server was not in the run.",
     "*socket errors*: wrk's connect + read + write errors; *timeouts*: requests with no answer "
     "within wrk's timeout.",
+    "*server CPU*: share of its one core the server process tree used during the measured runs "
+    "(median); below 100% it was waiting on the other core (wrk, PostgreSQL).",
     "Latency is not reported for pipelined runs: wrk's latency figures are invalid with pipelining.",
 ]
 

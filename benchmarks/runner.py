@@ -15,6 +15,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from blazeasgi.bench import (
 )
 
 from . import report
-from .machine import ROOT, machine_info
+from .machine import ROOT, machine_info, process_tree_cpu_s
 from .scenarios import BY_NAME as SCENARIOS_BY_NAME
 from .scenarios import SCENARIOS, Scenario
 from .servers import BY_NAME as SERVERS_BY_NAME
@@ -173,10 +174,20 @@ def run_cell(
             if settings["warmup"]:
                 run_wrk(url, conns, settings["warmup"], script, **load)
                 time.sleep(SETTLE_S)
-            runs = []
+            runs, busy = [], []
+            pid = proc.proc.pid if proc.proc is not None else None
             for _ in range(settings["runs"]):
+                before = process_tree_cpu_s(pid) if pid else None
+                started = time.monotonic()
                 runs.append(run_wrk(url, conns, settings["duration"], script, **load))
+                after = process_tree_cpu_s(pid) if pid else None
+                if before is not None and after is not None:
+                    # Share of one core the server used while loaded (wrk's start-up
+                    # and reporting included, so slightly under the true figure).
+                    busy.append(round((after - before) / (time.monotonic() - started), 3))
                 time.sleep(SETTLE_S)
+            if busy:
+                record["server_cpu"] = busy
             if scenario.pipeline > 1:
                 # wrk's latency figures are invalid with pipelining (its coordinated-omission
                 # correction assumes one request per round trip): not reported.
@@ -200,6 +211,12 @@ def run_cell(
         elapsed_s=round(time.monotonic() - t0, 1),
     )
     return record
+
+
+def cpu_note(record: dict[str, Any]) -> str:
+    """ ", server CPU 97%": the median share of its core the server used under load."""
+    busy = record.get("server_cpu")
+    return f", server CPU {statistics.median(busy):.0%}" if busy else ""
 
 
 def _base_env() -> dict[str, str]:
@@ -324,7 +341,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 extra = f", {errors} socket errors" if errors else ""
                 extra += f", {m['timeouts']} timeouts" if m["timeouts"] else ""
                 p99 = m["latency_us"].get("p99")
-                extra = (f", p99 {fmt_latency(p99)}" if p99 is not None else "") + extra
+                extra = (f", p99 {fmt_latency(p99)}" if p99 is not None else "") + extra + cpu_note(record)
                 print(f"{fmt_rps(m['rps'])} req/s{extra} ({record['elapsed_s']:.0f} s)", flush=True)
             else:
                 failures += 1

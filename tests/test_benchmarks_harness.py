@@ -476,11 +476,18 @@ def test_report_ratios_and_markdown() -> None:
     assert report.ratio(data, ("hello", 100), "uvicorn-raw", "uvicorn") == "1.00x"
     assert report.ratio(data, ("hello", 100), "blazeasgi-asgi", "granian") == bench.NA  # granian-asgi not run
     assert report.ratio(data, ("hello", 1000), "blazeasgi-native", "granian") == bench.NA  # it failed
+    for record in data["results"]:
+        if record["server"] == "blazeasgi-native" and (record["scenario"], record["connections"]) == (
+            "hello",
+            100,
+        ):
+            record["server_cpu"] = [0.97, 0.99, 0.98]
     table = report.group_table(data, ("hello", 100)).splitlines()
     assert table[2].split("|")[1].strip() == "blazeasgi-native"  # fastest first
-    assert [c.strip() for c in table[2].split("|")[2:10]] == [
-        "120,000", "17.17 MiB/s", "450 µs", "900 µs", "0", "0", "2.00x", "1.50x",
+    assert [c.strip() for c in table[2].split("|")[2:11]] == [
+        "120,000", "17.17 MiB/s", "450 µs", "900 µs", "0", "0", "98%", "2.00x", "1.50x",
     ]  # fmt: skip
+    assert table[3].split("|")[8].strip() == bench.NA  # no CPU figure recorded for that one
     text = report.render_markdown(data, ["chart.png"])
     assert text.startswith("# test run, 2026-01-01")
     assert "server on CPU 0, wrk on CPU 1" in text and "Quick mode" in text
@@ -549,10 +556,13 @@ def test_runner_end_to_end_with_fake_wrk(
     assert runner.main([*argv, "--no-charts", "--runs", "2"]) == 0
     text = capsys.readouterr().out
     assert "skip robyn: not here" in text
-    assert "[1/1] blazeasgi-native json c=100 … 500 req/s, p99 2.50 ms, 6 socket errors, 5 timeouts (" in text
+    assert "[1/1] blazeasgi-native json c=100 … 500 req/s, p99 2.50 ms, 6 socket errors, 5 timeouts" in text
     data = json.loads((out / "results.json").read_text())
     (record,) = data["results"]
     assert record["status"] == "ok" and record["rps_all"] == [500.0, 500.0]
+    if os.path.exists("/proc/self/stat"):  # the server's CPU share, one figure per measured run
+        assert len(record["server_cpu"]) == 2 and all(0 <= b < 2 for b in record["server_cpu"])
+        assert "5 timeouts, server CPU " in text
     assert data["machine"]["cores"] and data["settings"]["quick"] is True
     assert "| blazeasgi-native |" in (out / "results.md").read_text()
     assert len(wrk_calls(fake_wrk)) == 3  # warm-up + 2 runs
@@ -830,3 +840,32 @@ def test_floor_reference_serves_the_hello_bytes_and_pipelines() -> None:
                 assert chunk
                 data += chunk
         assert data.count(b"Hello, world!") == 4
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
+def test_server_cpu_counts_the_whole_process_tree() -> None:
+    # Granian's and the supervisor's workers are child processes: a parent that only
+    # waits on a spinning child shows the child's CPU, live and after it exited.
+    import subprocess
+    import time
+
+    from benchmarks.machine import process_tree_cpu_s
+
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\n"
+    code = f"import subprocess, sys, time; subprocess.run([sys.executable, '-c', {spin!r}]); time.sleep(30)"
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(0.3)
+        start = process_tree_cpu_s(parent.pid)
+        time.sleep(0.5)
+        live = process_tree_cpu_s(parent.pid)
+        assert start is not None and live is not None
+        assert live - start > 0.05  # the parent sleeps: this is the child spinning
+        deadline = time.monotonic() + 30
+        while (process_tree_cpu_s(parent.pid) or 0) < 1.0 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the child's CPU stays counted after it exits
+        assert (process_tree_cpu_s(parent.pid) or 0) >= 1.0
+    finally:
+        parent.kill()
+        parent.wait()
+    assert process_tree_cpu_s(parent.pid) is None  # gone: nothing to read

@@ -45,7 +45,7 @@ from blazeasgi.bench import (
 
 from .. import report
 from ..machine import ROOT, machine_info
-from ..runner import RESULTS, _base_env, run_cell, write_results
+from ..runner import RESULTS, _base_env, cpu_note, run_cell, write_results
 from ..scenarios import Scenario
 from ..servers import GRANIAN, UVICORN, ServerSpec, _blazeasgi, _granian, _uvicorn
 from . import verify
@@ -283,7 +283,7 @@ def _main(argv: Sequence[str] | None) -> int:
                     extra = (f", p99 {fmt_latency(p99)}" if p99 is not None else "") + (
                         f", {errors} errors" if errors else ""
                     )
-                    print(f"{fmt_rps(m['rps'])} req/s{extra}", flush=True)
+                    print(f"{fmt_rps(m['rps'])} req/s{extra}{cpu_note(record)}", flush=True)
                 else:
                     failures += 1
                     print(f"FAILED: {record['error']}", flush=True)
