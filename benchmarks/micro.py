@@ -1,9 +1,12 @@
 """Per-request cost of the engine without sockets: feed a request, count µs.
 
-    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile]
+    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile] [--app-alone]
 
 A mock transport swallows the writes, so this isolates the server's own Python
 work (parse, dispatch, serialise) from the kernel; compare runs, not absolutes.
+``--app-alone`` (ASGI kinds) runs the app with no server at all: a minimal scope and
+no-op receive/send, stepped once per request. The difference between the two is the
+server's own cost for that app.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class NullTransport:
         pass
 
 
-def load(kind: str) -> Any:
+def app_for(kind: str) -> Any:
     if kind == "native":
         from benchmarks.apps.hello_native import app
     elif kind == "asgi":
@@ -58,7 +61,11 @@ def load(kind: str) -> Any:
         from benchmarks.apps.starlette_app import app
     else:
         from benchmarks.apps.fastapi_app import app
-    return to_served_app(app, lifespan="off")
+    return app
+
+
+def load(kind: str) -> Any:
+    return to_served_app(app_for(kind), lifespan="off")
 
 
 async def run(kind: str, n: int, profile: bool) -> None:
@@ -88,8 +95,48 @@ async def run(kind: str, n: int, profile: bool) -> None:
     print(f"{kind}: {dt / n * 1e6:.2f} us/request ({transport.n} writes)")
 
 
+async def run_app_alone(kind: str, n: int) -> None:
+    if kind == "native":
+        raise SystemExit("--app-alone needs an ASGI kind: asgi, starlette or fastapi")
+    app = app_for(kind)
+    headers = [(b"host", b"localhost:8000"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
+    sent = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal sent
+        sent += 1
+
+    def one() -> None:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+            "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000), "scheme": "http",
+            "method": "GET", "root_path": "", "path": "/", "raw_path": b"/", "query_string": b"",
+            "headers": headers, "state": {},
+        }  # fmt: skip
+        coro = app(scope, receive, send)
+        try:
+            coro.send(None)
+        except StopIteration:
+            return
+        raise RuntimeError(f"{kind} suspended: --app-alone needs an app that answers at once")
+
+    for _ in range(1000):
+        one()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        one()
+    dt = time.perf_counter() - t0
+    print(f"{kind} app alone: {dt / n * 1e6:.2f} us/request ({sent} messages sent)")
+
+
 if __name__ == "__main__":
     import uvloop
 
     kind = sys.argv[1] if len(sys.argv) > 1 else "native"
-    uvloop.run(run(kind, 200_000, "--profile" in sys.argv))
+    if "--app-alone" in sys.argv:
+        uvloop.run(run_app_alone(kind, 100_000))
+    else:
+        uvloop.run(run(kind, 200_000, "--profile" in sys.argv))

@@ -869,3 +869,20 @@ def test_server_cpu_counts_the_whole_process_tree() -> None:
         parent.kill()
         parent.wait()
     assert process_tree_cpu_s(parent.pid) is None  # gone: nothing to read
+
+
+def test_micro_app_alone_runs_the_app_without_a_server() -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.micro", "asgi", "--app-alone"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    # 1,000 warm-up + 100,000 measured requests, each a start and a body message.
+    assert "asgi app alone:" in out.stdout and "(202000 messages sent)" in out.stdout
+    native = subprocess.run(
+        [sys.executable, "-m", "benchmarks.micro", "native", "--app-alone"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert native.returncode != 0 and "needs an ASGI kind" in native.stderr
