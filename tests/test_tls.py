@@ -318,6 +318,18 @@ def blaze() -> Iterator[Callable[..., Blaze]]:
         b.kill()
 
 
+def serve_tls(blaze: Callable[..., Blaze], certs: Certs, loop: str) -> tuple[Blaze, int]:
+    """The ASGI test app over TLS on a free port: the process and its port."""
+    b = blaze(
+        f"{APPS}:asgi_app",
+        "--port", "0", "--loop", loop, "--no-access-log",
+        "--ssl-certfile", certs.cert, "--ssl-keyfile", certs.key,
+    )  # fmt: skip
+    match = re.search(r"https://127\.0\.0\.1:(\d+)", b.wait_for("Serving on https://127.0.0.1:"))
+    assert match is not None
+    return b, int(match.group(1))
+
+
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -326,14 +338,7 @@ def open_fds(pid: int) -> int:
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_bad_clients_leave_no_trace(blaze: Callable[..., Blaze], certs: Certs, loop: str) -> None:
     """Plain HTTP, garbage and rejected handshakes: no traceback, no leaked descriptor."""
-    b = blaze(
-        f"{APPS}:asgi_app",
-        "--port", "0", "--loop", loop, "--no-access-log",
-        "--ssl-certfile", certs.cert, "--ssl-keyfile", certs.key,
-    )  # fmt: skip
-    match = re.search(r"https://127\.0\.0\.1:(\d+)", b.wait_for("Serving on https://127.0.0.1:"))
-    assert match is not None
-    port = int(match.group(1))
+    b, port = serve_tls(blaze, certs, loop)
     ctx = client_context(certs)
 
     def good_request() -> None:
@@ -373,14 +378,8 @@ def test_bad_clients_leave_no_trace(blaze: Callable[..., Blaze], certs: Certs, l
 def test_sigterm_with_idle_tls_client(blaze: Callable[..., Blaze], certs: Certs, loop: str) -> None:
     """An idle keep-alive client that never answers close_notify (http.client
     does not read an idle socket) held shutdown for the loops' 30 s default."""
-    b = blaze(
-        f"{APPS}:asgi_app",
-        "--port", "0", "--loop", loop, "--no-access-log",
-        "--ssl-certfile", certs.cert, "--ssl-keyfile", certs.key,
-    )  # fmt: skip
-    match = re.search(r"https://127\.0\.0\.1:(\d+)", b.wait_for("Serving on https://127.0.0.1:"))
-    assert match is not None
-    conn = http.client.HTTPSConnection("127.0.0.1", int(match.group(1)), context=client_context(certs))
+    b, port = serve_tls(blaze, certs, loop)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=client_context(certs))
     fetch(conn)  # then idle, unread
     b.proc.send_signal(signal.SIGTERM)
     try:
