@@ -202,14 +202,21 @@ def _reason(exc: Exception) -> str:
 
 def _peer_chain(ssl_object: ssl.SSLObject) -> list[str]:
     """The client's certificates as PEM, its own first ([] when it sent none)."""
+    own = ssl_object.getpeercert(binary_form=True)
+    if not own:
+        # No client certificate (optional with --ssl-cert-reqs 1). Asked anyway,
+        # 3.13.0's get_unverified_chain() raises AttributeError on its None entry.
+        return []
+    ders: list[Any] = [own]
     # Python 3.13 gives the whole chain the client sent; before, only its own.
     get_chain = getattr(ssl_object, "get_unverified_chain", None)
-    ders: list[Any] = []
     if get_chain is not None:
-        ders = list(get_chain() or [])
-    if not ders or not all(isinstance(der, bytes) for der in ders):
-        der = ssl_object.getpeercert(binary_form=True)
-        ders = [der] if der else []
+        try:
+            chain = list(get_chain() or [])
+        except AttributeError:  # pragma: no cover - a None entry, as above
+            chain = []
+        if chain and all(isinstance(der, bytes) for der in chain):
+            ders = chain
     return [ssl.DER_cert_to_PEM_cert(der) for der in ders]
 
 

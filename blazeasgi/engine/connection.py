@@ -635,7 +635,10 @@ class HTTPConnection(asyncio.Protocol):
             batch.extend(parts)
             return
         if not self.closed:
-            self.transport.writelines(parts)
+            transport = self.transport
+            transport.writelines(parts)
+            if not self.write_paused and transport.get_write_buffer_size() > self.config.write_high_water:
+                _pace(transport)
 
     def _flush_batch(self) -> None:
         batch = self._batch
@@ -724,6 +727,20 @@ class HTTPConnection(asyncio.Protocol):
 
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+
+
+def _pace(transport: asyncio.Transport) -> None:
+    """Apply flow control that ``writelines`` left out: pause the protocol.
+
+    asyncio's socket transport on 3.12.0-3.12.8 and 3.13.0-3.13.1 buffers a
+    ``writelines`` without calling ``pause_writing`` (CPython gh-127655): a
+    stalled reader then grew the server by the whole streamed body. The transport's
+    own check pauses the protocol and resumes it once the buffer drains, exactly
+    as after ``write``. uvloop's and the TLS transport's writelines pace themselves.
+    """
+    maybe_pause = getattr(transport, "_maybe_pause_protocol", None)
+    if maybe_pause is not None:
+        maybe_pause()
 
 
 def _show(target: bytes) -> str:
