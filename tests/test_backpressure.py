@@ -48,7 +48,9 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     path = scope["path"]
     if path == "/file":
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % TOTAL)]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % TOTAL)]}
+        )
         await send({"type": "http.response.pathsend", "path": str(FILE[0])})
         return
     headers = [(b"content-length", b"%d" % TOTAL)] if path == "/length" else []

@@ -26,7 +26,7 @@ from ..logs import log_access
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .http11 import error_response
-from .tasks import TaskHost
+from .tasks import HandlerHost, TaskHost, TaskPerRequest
 
 if TYPE_CHECKING:
     from .server import ServerState
@@ -145,7 +145,7 @@ class HTTPConnection(asyncio.Protocol):
         self._detached = False
         self._leftover = b""
         self._dispatching = False
-        self._host: TaskHost | None = None
+        self._host: TaskHost | TaskPerRequest | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._idle_since = 0.0
         self._head_since = 0.0
@@ -232,7 +232,7 @@ class HTTPConnection(asyncio.Protocol):
             if pending is not None:
                 host = self._host
                 if host is None:
-                    host = self._host = TaskHost(self.loop, self.state.suspended)
+                    host = self._host = HandlerHost(self.loop, self.state.suspended)
                 host.run(pending, self._on_handler_done)
             elif (
                 ex.response_complete
@@ -494,7 +494,7 @@ class HTTPConnection(asyncio.Protocol):
                 if pending is not None:
                     host = self._host
                     if host is None:
-                        host = self._host = TaskHost(self.loop, self.state.suspended)
+                        host = self._host = HandlerHost(self.loop, self.state.suspended)
                     host.run(pending, self._on_handler_done)
                 elif ex.response_complete and ex.keep_alive and ex.body_complete and not self._access_log:
                     self._current = None  # the common case of _finish, inlined

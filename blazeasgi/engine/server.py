@@ -22,7 +22,7 @@ from ..tls import ServerTLS, load_tls
 from .connection import HTTPConnection
 from .exchange import Exchange
 from .http11 import default_headers
-from .tasks import Suspended
+from .tasks import HANDLER_PATH, Suspended
 
 logger = logging.getLogger("blazeasgi.error")
 #: Seconds a draining server still waits for requests on connections it had
@@ -155,6 +155,7 @@ class Server:
             if install_signal_handlers:
                 self._install_signal_handlers(loop)
             self._schedule_tick()
+            logger.debug("Handler coroutines: %s", HANDLER_PATH)
             self.started.set()
             await self._stop.wait()
         finally:
