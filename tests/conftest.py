@@ -179,11 +179,14 @@ class MockTransport:
 class MockConnection:
     """An HTTPConnection on the running loop over a MockTransport."""
 
-    def __init__(self, app: Any, **config: Any) -> None:
+    def __init__(self, app: Any, state: ServerState | None = None, **config: Any) -> None:
+        """``state``: another MockConnection's, to be one more connection of its server."""
         config.setdefault("access_log", False)
-        self.config = Config(**config)
+        self.config = Config(**config) if state is None else state.config
         self.app = to_served_app(app, self.config.root_path, "off")
-        self.state = ServerState(self.config, self.app.dispatch, asyncio.get_running_loop())
+        if state is None:
+            state = ServerState(self.config, self.app.dispatch, asyncio.get_running_loop())
+        self.state = state
         self.transport = MockTransport()
         self.protocol = HTTPConnection(self.state)
         self.transport.protocol = self.protocol

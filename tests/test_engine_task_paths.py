@@ -1,6 +1,6 @@
 """Which mechanism runs handler coroutines, and the fallback when asyncio changes.
 
-The direct path (tasks.TaskHost) relies on three asyncio internals; they are
+The direct path (tasks.RunnerPool) relies on three asyncio internals; they are
 checked at import and a Python where they behave differently gets a Task per
 request instead (tasks.TaskPerRequest). These tests check the check, and run the
 ASGI, anyio and fairness tests through the fallback (forced with BLAZEASGI_TASKS=task).
@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_supported_python_gets_the_direct_path() -> None:
     if os.environ.get("BLAZEASGI_TASKS") == "task":
-        assert tasks.HandlerHost is tasks.TaskPerRequest
+        assert tasks.HandlerRunners is tasks.TaskPerRequest
     else:
         assert tasks._internals_misfit() is None
-        assert tasks.HandlerHost is tasks.TaskHost
+        assert tasks.HandlerRunners is tasks.RunnerPool
 
 
 def test_a_current_task_kept_elsewhere_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,13 +58,11 @@ async def suspending_app(scope: dict[str, Any], receive: Any, send: Any) -> None
 
 
 @pytest.mark.parametrize("path", ["/", "/suspend"])
-def test_task_per_request_answers_in_a_real_task(
-    run: Any, monkeypatch: pytest.MonkeyPatch, path: str
-) -> None:
-    monkeypatch.setattr("blazeasgi.engine.connection.HandlerHost", tasks.TaskPerRequest)
-
+def test_task_per_request_answers_in_a_real_task(run: Any, path: str) -> None:
     async def go() -> bytes:
         conn = MockConnection(suspending_app)
+        conn.state.runners.close()
+        conn.state.runners = tasks.TaskPerRequest(conn.state.loop, conn.state.suspended)
         conn.feed(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode() * 2)
         return await conn.settle()
 
@@ -92,3 +90,135 @@ def test_asgi_anyio_and_fairness_tests_pass_through_the_fallback() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout
+
+
+# -- the runner pool ------------------------------------------------------------------------
+
+
+async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert asyncio.current_task() is not None  # anyio needs a real Task
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hi"})
+
+
+def test_a_connection_per_request_creates_no_task(run: Any) -> None:
+    """Short connections (nginx's default upstream): handlers that never suspend
+    borrow an idle runner; no Task, future or loop pass per connection."""
+
+    async def go() -> tuple[int, int, list[bytes]]:
+        first = MockConnection(hello_app)
+        state = first.state
+        await first.settle()
+        before = len(asyncio.all_tasks())
+        outs = []
+        for _ in range(50):
+            conn = MockConnection(hello_app, state=state)
+            conn.feed(b"GET / HTTP/1.0\r\n\r\n")
+            outs.append(conn.transport.take())  # written inside data_received
+        return before, len(asyncio.all_tasks()), outs
+
+    before, after, outs = run(go())
+    assert after == before
+    assert all(out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"hi") for out in outs)
+
+
+def test_runners_grow_with_suspended_handlers_and_the_tick_trims_them(run: Any) -> None:
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        runners = tasks.RunnerPool(loop)
+        await asyncio.sleep(0)
+        gate = loop.create_future()
+        done: list[Any] = []
+
+        async def wait() -> str:
+            await gate
+            return "ok"
+
+        for _ in range(40):
+            runners.run(wait(), lambda value, exc: done.append(value))
+            for _ in range(2):
+                await asyncio.sleep(0)
+        assert runners.suspended.count == 40
+        gate.set_result(None)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert done == ["ok"] * 40
+        assert runners.suspended.count == 0
+        idle = len(runners.idle)
+        assert idle >= 40
+        runners.trim()
+        assert len(runners.idle) < idle
+        for _ in range(10):
+            runners.trim()
+        assert len(runners.idle) == tasks._KEEP_IDLE
+        await asyncio.sleep(0)
+        live = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert len(live) == tasks._KEEP_IDLE + (runners.spare is not None)
+        runners.close()
+        await asyncio.sleep(0)
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+    run(go())
+
+
+def test_a_handler_that_cancels_its_own_task_gets_the_cancellation(run: Any) -> None:
+    async def go() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        runners = tasks.RunnerPool(loop)
+        await asyncio.sleep(0)
+        seen: list[Any] = []
+
+        async def handler() -> str:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            try:
+                await asyncio.sleep(1)
+            except asyncio.CancelledError:
+                seen.append("cancelled")
+                task.uncancel()
+            await asyncio.sleep(0)
+            return "after"
+
+        runners.run(handler(), lambda value, exc: seen.append(value if exc is None else exc))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        # the runner survived and serves the next handler at once
+        runners.run(hello(), lambda value, exc: seen.append(value))
+        runners.close()
+        return seen
+
+    async def hello() -> str:
+        return "next"
+
+    assert run(go()) == ["cancelled", "after", "next"]
+
+
+def test_an_idle_runner_cancelled_from_outside_stays_in_service(run: Any) -> None:
+    async def go() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        runners = tasks.RunnerPool(loop)
+        await asyncio.sleep(0)
+        lent: list[Any] = []
+
+        async def handler() -> None:
+            lent.append(asyncio.current_task())
+
+        runners.run(handler(), lambda value, exc: None)
+        lent[0].cancel()  # as anyio re-delivering a cancel scope's cancellation late
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not lent[0].done()
+        seen: list[Any] = []
+
+        async def later() -> str:
+            await asyncio.sleep(0)
+            return "served"
+
+        runners.run(later(), lambda value, exc: seen.append(value if exc is None else exc))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        runners.close()
+        return seen
+
+    assert run(go()) == ["served"]

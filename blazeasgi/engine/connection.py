@@ -26,7 +26,6 @@ from ..logs import log_access
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .http11 import error_response
-from .tasks import HandlerHost, TaskHost, TaskPerRequest
 
 if TYPE_CHECKING:
     from .server import ServerState
@@ -69,7 +68,6 @@ class HTTPConnection(asyncio.Protocol):
         "_head_guard",
         "_head_since",
         "_headers",
-        "_host",
         "_host_count",
         "_idle_since",
         "_leftover",
@@ -145,7 +143,6 @@ class HTTPConnection(asyncio.Protocol):
         self._detached = False
         self._leftover = b""
         self._dispatching = False
-        self._host: TaskHost | TaskPerRequest | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._idle_since = 0.0
         self._head_since = 0.0
@@ -190,8 +187,6 @@ class HTTPConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         self._drain_waiters.clear()
-        if self._host is not None:
-            self._host.close()
 
     def data_received(self, data: bytes) -> None:
         if self._read_closed:
@@ -230,10 +225,7 @@ class HTTPConnection(asyncio.Protocol):
                 self._handler_failed(ex, exc)
                 pending = None
             if pending is not None:
-                host = self._host
-                if host is None:
-                    host = self._host = HandlerHost(self.loop, self.state.suspended)
-                host.run(pending, self._on_handler_done)
+                self.state.runners.run(pending, self._on_handler_done)
             elif (
                 ex.response_complete
                 and ex.keep_alive
@@ -480,6 +472,7 @@ class HTTPConnection(asyncio.Protocol):
             self._batch = []
         self._dispatching = True
         dispatch = self.state.dispatch
+        runners = self.state.runners
         try:
             while pipeline and self._current is None and not self.closed:
                 ex = pipeline.popleft()
@@ -492,10 +485,7 @@ class HTTPConnection(asyncio.Protocol):
                     self._handler_failed(ex, exc)
                     pending = None
                 if pending is not None:
-                    host = self._host
-                    if host is None:
-                        host = self._host = HandlerHost(self.loop, self.state.suspended)
-                    host.run(pending, self._on_handler_done)
+                    runners.run(pending, self._on_handler_done)
                 elif ex.response_complete and ex.keep_alive and ex.body_complete and not self._access_log:
                     self._current = None  # the common case of _finish, inlined
                 else:
@@ -571,11 +561,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def _finish(self, ex: Exchange) -> None:
         self._current = None
-        if self._detached:
-            # The connection now belongs to another protocol, whose connection_lost
-            # this one never sees: the host task ends with this handler.
-            if self._host is not None:
-                self._host.close()
+        if self._detached:  # the connection now belongs to another protocol
             return
         if not ex.response_complete:
             if not ex.response_started and ex.held is not None and not self.closed:

@@ -22,7 +22,7 @@ from ..tls import ServerTLS, load_tls
 from .connection import HTTPConnection
 from .exchange import Exchange
 from .http11 import default_headers
-from .tasks import HANDLER_PATH, Suspended
+from .tasks import HANDLER_PATH, HandlerRunners, RunnerPool, Suspended, TaskPerRequest
 
 logger = logging.getLogger("blazeasgi.error")
 #: Seconds a draining server still waits for requests on connections it had
@@ -30,7 +30,7 @@ logger = logging.getLogger("blazeasgi.error")
 _ACCEPT_GRACE = 0.1
 
 #: What an interface gives the engine per request: None when the response was
-#: produced synchronously, else a coroutine the engine runs (see tasks.TaskHost).
+#: produced synchronously, else a coroutine the engine runs (see tasks.RunnerPool).
 Dispatch = Callable[[Exchange], "Coroutine[Any, Any, Any] | None"]
 
 
@@ -68,6 +68,7 @@ class ServerState:
         "dispatch",
         "draining",
         "loop",
+        "runners",
         "suspended",
         "tls",
         "websockets",
@@ -89,8 +90,10 @@ class ServerState:
         #: Accepted WebSockets: detached from HTTP, closed with 1001 on shutdown.
         self.websockets: set[LiveWebSocket] = set()
         self.draining = False
-        #: Handlers parked in host tasks; while any are, new ones start in turn.
+        #: Handlers suspended in runner tasks; while any are, new ones start in turn.
         self.suspended = Suspended()
+        #: Runs the handler coroutines of every connection (engine/tasks.py).
+        self.runners: RunnerPool | TaskPerRequest = HandlerRunners(loop, self.suspended)
         # Decided once: with the access logger below INFO (--log-level warning, a
         # --log-config that silences it) requests keep the no-access-log fast path.
         access = logging.getLogger("blazeasgi.access")
@@ -237,6 +240,7 @@ class Server:
                 ws.abort()
         if self._tick is not None:
             self._tick.cancel()
+        state.runners.close()
         for server in self._servers:
             await server.wait_closed()
 
@@ -258,6 +262,7 @@ class Server:
                 conn.timeout_head()
             elif conn._idle_since and now - conn._idle_since >= keep_alive:
                 conn.close()
+        state.runners.trim()
         self._schedule_tick()
 
 

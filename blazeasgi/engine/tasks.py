@@ -2,16 +2,20 @@
 
 A Task per request costs a Task object plus one trip round the event loop before
 the handler's first line runs (3.11 has no eager tasks). Most handlers never
-suspend, so each connection steps the handler coroutine directly, inside a fresh
-``contextvars.Context`` and with the connection's *host task* entered as the
-current task, so ``asyncio.current_task()`` (which anyio needs) is a real Task.
-If the coroutine suspends, it is handed to that same host task, which keeps
-driving it in the same Context; cancel scopes entered before the suspension
-therefore belong to the task that later runs them, as asyncio promises.
+suspend, so the engine steps the handler coroutine directly, inside a fresh
+``contextvars.Context`` and with an idle *runner* task entered as the current
+task, so ``asyncio.current_task()`` (which anyio needs) is a real Task. If the
+coroutine suspends, it is handed to that same runner task, which keeps driving
+it in the same Context; cancel scopes entered before the suspension therefore
+belong to the task that later runs them, as asyncio promises.
 
-The host task is created on a connection's first coroutine handler and parks on a
-future between requests. One connection runs one handler at a time (pipelined
-requests are answered in order), so one host task per connection suffices.
+Runners are the server's, not the connections': a pool of Tasks parked on a
+future while idle. A handler that never suspends only borrows one for its step,
+so a connection that carries one request (a new connection per request, as from
+a default nginx upstream) costs no Task, future or loop pass. A runner serves
+one suspended handler at a time and returns to the pool when it ends; the pool
+grows to the number of handlers suspended at once (plus a spare started ahead)
+and the server's tick retires what stays idle.
 
 Fairness: a handler stepped eagerly from ``data_received`` runs before callbacks
 already waiting in the loop's ready queue, so it can take a free slot of an
@@ -96,7 +100,7 @@ class _Resume:
         self.on_done = on_done
         self.suspended = suspended
         # Counted from its first suspension to its end. A handler queued before it
-        # ran at all (a new connection's first, see TaskHost._start) holds nothing
+        # ran at all (see RunnerPool._start: nothing started to lend) holds nothing
         # a new request could take from it: counting it sent every request of the
         # server through call_soon while clients kept connecting (raw ASGI at
         # 10,000 connections: 20-25k req/s instead of 27-37k).
@@ -149,54 +153,99 @@ class _Resume:
 _FRESH: Any = object()
 
 
-class TaskHost:
-    """One per connection: runs its handler coroutines, eagerly when possible."""
+#: Idle runners the server's tick leaves alone; past it, half the excess a tick.
+_KEEP_IDLE = 16
 
-    __slots__ = ("_busy", "_closed", "_jobs", "_loop", "_started", "_suspended", "_task", "_wake")
+
+class _Runner:
+    """A Task that drives handler coroutines that suspended, one after another."""
+
+    __slots__ = ("_jobs", "_pool", "_wake", "retired", "task")
+
+    def __init__(self, pool: RunnerPool) -> None:
+        self._pool = pool
+        self._jobs: list[_Resume] = []
+        self._wake: asyncio.Future[None] | None = None
+        self.retired = False
+        self.task = pool.loop.create_task(self._main())
+
+    def hand(self, job: _Resume) -> None:
+        """Drive ``job`` from now on (the runner is not idle, or not started)."""
+        self._jobs.append(job)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def _main(self) -> None:
+        pool, jobs = self._pool, self._jobs
+        if pool.spare is self:
+            pool.spare = None
+        while True:
+            while jobs:
+                await jobs.pop(0)
+            if self.retired:
+                return
+            pool.idle.append(self)  # lendable until a handler suspends in it
+            while True:
+                self._wake = pool.loop.create_future()
+                try:
+                    await self._wake
+                    break
+                except asyncio.CancelledError:
+                    if jobs:
+                        # A handler lent this task cancelled it (current_task().cancel())
+                        # and then suspended: the cancellation is its.
+                        await _Cancelled(jobs.pop(0))
+                        break
+                    if self.retired:
+                        return
+                    # Cancelled while idle by someone holding on to it as a
+                    # handler's task (anyio retries a cancel scope's delivery):
+                    # that handler has ended; the runner stays.
+                    current = asyncio.current_task()
+                    if current is not None:
+                        current.uncancel()
+
+
+class RunnerPool:
+    """Runs a server's handler coroutines, eagerly when possible (see above)."""
+
+    __slots__ = ("idle", "loop", "spare", "suspended")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, suspended: Suspended | None = None) -> None:
-        self._loop = loop
+        self.loop = loop
         #: Shared by every connection of a server (ServerState.suspended).
-        self._suspended = suspended if suspended is not None else Suspended()
-        self._wake: asyncio.Future[None] | None = None
-        self._jobs: list[_Resume] = []
-        self._busy = False
-        self._closed = False
-        self._started = False
-        self._task = loop.create_task(self._main())
+        self.suspended = suspended if suspended is not None else Suspended()
+        #: Started runners parked on their wake future, the last lent first.
+        self.idle: list[_Runner] = []
+        #: A runner created but not started yet (a task cannot be lent before
+        #: its first step: cancelled then, it would never run its body). One is
+        #: created now, so it has started by the time the first request comes.
+        self.spare: _Runner | None = None
+        self.spare = self._spawn()
 
     def run(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
         """Start ``coro``; ``on_done`` fires now if it ends without suspending."""
-        if self._suspended.count:  # others may be about to resume: no barging
-            self._loop.call_soon(self._start_in_turn, coro, on_done)
-            return
-        self._start(coro, on_done)
-
-    def _start_in_turn(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
-        if self._closed:
-            # The connection went away while this start waited its turn. The
-            # handler still runs (it may have side effects; it sees a disconnect),
-            # in a Task of its own: the host task may already be ending.
-            job = _Resume(coro, contextvars.copy_context(), _FRESH, on_done, self._suspended)
-            self._loop.create_task(_drive(job))
+        if self.suspended.count:  # others may be about to resume: no barging
+            self.loop.call_soon(self._start, coro, on_done)
             return
         self._start(coro, on_done)
 
     def _start(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
         ctx = contextvars.copy_context()
-        if self._busy or not self._started:
-            # Called from inside the host task (the previous handler just ended
-            # there), or before the task's first step (a task cancelled before it
-            # starts never runs its body, so it cannot be lent out yet): queue it;
-            # the task starts it as soon as it runs.
-            self._jobs.append(_Resume(coro, ctx, _FRESH, on_done, self._suspended))
-            wake = self._wake
-            if wake is not None and not wake.done():
-                wake.set_result(None)
+        idle = self.idle
+        if not idle:
+            # Nothing started to lend (the server's first handler, or every runner
+            # busy): queue it on the spare, which starts it on its first step.
+            spare = self.spare or self._spawn()
+            self.spare = None
+            spare.hand(_Resume(coro, ctx, _FRESH, on_done, self.suspended))
             return
-        loop, task = self._loop, self._task
-        # Protocol callbacks run outside any task; a caller inside one (a test
-        # driving the protocol by hand) gets its task back afterwards.
+        runner = idle[-1]
+        loop, task = self.loop, runner.task
+        # Protocol callbacks run outside any task; a caller inside one (a handler
+        # ending in a runner starts the connection's next; a test driving the
+        # protocol by hand) gets its task back afterwards.
         outer = _current_tasks.get(loop)  # what current_task() reads, minus a call
         if outer is not None:
             _leave_task(loop, outer)
@@ -215,49 +264,39 @@ class TaskHost:
         _leave_task(loop, task)
         if outer is not None:
             _enter_task(loop, outer)
-        self._jobs.append(_Resume(coro, ctx, first, on_done, self._suspended))
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
+        if idle and idle[-1] is runner:
+            idle.pop()
+        else:  # pragma: no cover - the step itself borrowed runners
+            idle.remove(runner)
+        runner.hand(_Resume(coro, ctx, first, on_done, self.suspended))
+        if not idle and self.spare is None:
+            self.spare = self._spawn()  # started by the time the next handler comes
+
+    def _spawn(self) -> _Runner:
+        return _Runner(self)
+
+    def trim(self) -> None:
+        """Retire idle runners past _KEEP_IDLE, half the excess at a time (the tick)."""
+        excess = len(self.idle) - _KEEP_IDLE
+        if excess > 0:
+            for runner in self.idle[: (excess + 1) // 2]:
+                self._retire(runner)
+            del self.idle[: (excess + 1) // 2]
 
     def close(self) -> None:
-        """The connection is gone: end the host task once its current job ends."""
-        self._closed = True
-        if not self._busy and not self._jobs:
-            self._task.cancel()
+        """End the idle runners; busy ones end with their handlers."""
+        for runner in self.idle:
+            self._retire(runner)
+        self.idle.clear()
+        if self.spare is not None:
+            self._retire(self.spare)
+            self.spare = None
 
-    async def _main(self) -> None:
-        self._started = True
-        jobs = self._jobs
-        while True:
-            if not jobs:
-                if self._closed:
-                    return
-                self._wake = self._loop.create_future()
-                try:
-                    await self._wake
-                except asyncio.CancelledError:
-                    if not jobs:
-                        return  # closed while idle
-                    # Someone cancelled the host task while a handler that had
-                    # just suspended was being handed over: deliver it there.
-                    job = jobs.pop(0)
-                    self._busy = True
-                    try:
-                        await _Cancelled(job)
-                    finally:
-                        self._busy = False
-                continue
-            job = jobs.pop(0)
-            self._busy = True
-            try:
-                await job
-            finally:
-                self._busy = False
-
-
-async def _drive(job: _Resume) -> None:
-    await job
+    @staticmethod
+    def _retire(runner: _Runner) -> None:
+        runner.retired = True
+        if not runner._jobs:
+            runner.task.cancel()
 
 
 class _Cancelled:
@@ -291,7 +330,7 @@ _EAGER = sys.version_info >= (3, 12)
 class TaskPerRequest:
     """Runs each handler coroutine in a Task of its own (the supported mechanism).
 
-    Used where asyncio's internals do not have the shape TaskHost relies on. On
+    Used where asyncio's internals do not have the shape RunnerPool relies on. On
     3.12+ the Task starts eagerly (no loop pass before the first step), except
     while another handler is suspended: then it starts from the ready queue, so
     it does not take what a woken handler was due (the fairness rule above).
@@ -320,6 +359,9 @@ class TaskPerRequest:
             _deliver(task, on_done)
 
         task.add_done_callback(done)
+
+    def trim(self) -> None:
+        """Nothing kept: each Task ends with its handler."""
 
     def close(self) -> None:
         """Nothing to end: each Task ends with its handler."""
@@ -390,14 +432,14 @@ def _internals_misfit() -> str | None:
     return outcome[0] if outcome else "the check did not run"
 
 
-def _choose() -> tuple[type[TaskHost] | type[TaskPerRequest], str]:
+def _choose() -> tuple[type[RunnerPool] | type[TaskPerRequest], str]:
     if os.environ.get("BLAZEASGI_TASKS", "").lower() == "task":
         return TaskPerRequest, "a Task per request (BLAZEASGI_TASKS=task)"
     misfit = _internals_misfit()
     if misfit is not None:  # pragma: no cover - no tested Python gets here
         return TaskPerRequest, f"a Task per request (asyncio internals differ: {misfit})"
-    return TaskHost, "handlers stepped directly in a per-connection host task"
+    return RunnerPool, "handlers stepped directly, in a pool of runner tasks when they suspend"
 
 
-#: What runs handler coroutines on this Python: TaskHost, or the fallback.
-HandlerHost, HANDLER_PATH = _choose()
+#: What runs a server's handler coroutines on this Python: RunnerPool, or the fallback.
+HandlerRunners, HANDLER_PATH = _choose()

@@ -26,7 +26,7 @@ from ..engine.http11 import ResponseHead, build_head
 from ..proxy import with_host
 from ..types import Message
 from .codec import check_close
-from .connection import WebSocketConnection, log_accepted, release_host
+from .connection import WebSocketConnection, log_accepted
 from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
 
 if TYPE_CHECKING:
@@ -100,7 +100,6 @@ class ASGIWebSocket:
             ws = self.ws
             if ws is not None:
                 ws.session_ended(failed)
-                release_host(ex)
 
     def _scope(self, handshake: Handshake) -> dict[str, Any]:
         ex = self.ex

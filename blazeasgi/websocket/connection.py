@@ -20,7 +20,7 @@ import asyncio
 import logging
 import os
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..engine.errors import ClientDisconnected
 from .codec import Codec, Message
@@ -309,16 +309,3 @@ def log_accepted(ex: Exchange) -> None:
         fields = {"client": shown, "method": ex.method, "path": path, "version": ex.http_version,
                   "status": 101, "bytes": 0, "duration_ms": 0.0}  # fmt: skip
         access_logger.info('%s - "WebSocket %s" [accepted]', shown, path, extra=fields)
-
-
-def release_host(ex: Exchange) -> None:
-    """End the HTTP connection's handler host task once the WebSocket session ends.
-
-    After ``switch_protocols`` the transport's ``connection_lost`` reaches the
-    WebSocket protocol, never the HTTPConnection, so nothing else would close the
-    host task that ran the session: it would stay parked, one pending Task per
-    WebSocket ever accepted.
-    """
-    host: Any = getattr(ex.conn, "_host", None)
-    if host is not None:
-        host.close()

@@ -30,7 +30,7 @@ from ..native.responses import Response, _dump_json
 from ..native.routing import Handler, Router
 from ..proxy import Forwarded, ProxyHeaders
 from .codec import Message, check_close
-from .connection import WebSocketConnection, log_accepted, release_host
+from .connection import WebSocketConnection, log_accepted
 from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
 
 logger = logging.getLogger("blazeasgi.error")
@@ -287,4 +287,3 @@ async def _session(
     finally:
         if ws._conn is not None:
             ws._conn.session_ended(failed)
-            release_host(ex)
