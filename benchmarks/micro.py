@@ -1,12 +1,15 @@
 """Per-request cost of the engine without sockets: feed a request, count µs.
 
-    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile] [--app-alone]
+    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile] [--app-alone] [--close]
 
 A mock transport swallows the writes, so this isolates the server's own Python
 work (parse, dispatch, serialise) from the kernel; compare runs, not absolutes.
 ``--app-alone`` (ASGI kinds) runs the app with no server at all: a minimal scope and
 no-op receive/send, stepped once per request. The difference between the two is the
-server's own cost for that app.
+server's own cost for that app. ``--close`` opens a new connection for every
+request (``Connection: close``), as behind a default nginx upstream: the cost
+then includes setting up and tearing down the connection and any task or loop
+pass that takes.
 """
 
 from __future__ import annotations
@@ -95,6 +98,32 @@ async def run(kind: str, n: int, profile: bool) -> None:
     print(f"{kind}: {dt / n * 1e6:.2f} us/request ({transport.n} writes)")
 
 
+async def run_close(kind: str, n: int) -> None:
+    """A new connection per request: made, fed one request, lost."""
+    served = load(kind)
+    await served.startup()
+    state = ServerState(Config(access_log=False), served.dispatch, asyncio.get_running_loop())
+    transport = NullTransport()
+    request = REQUEST.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+
+    async def batch(count: int) -> None:
+        for _ in range(count):
+            conn = HTTPConnection(state)
+            conn.connection_made(transport)  # type: ignore[arg-type]
+            conn.data_received(request)
+            conn.connection_lost(None)
+        for _ in range(3):  # whatever the connections left to the loop runs now
+            await asyncio.sleep(0)
+
+    await batch(1000)
+    writes = transport.n
+    t0 = time.perf_counter()
+    for _ in range(n // 100):
+        await batch(100)
+    dt = time.perf_counter() - t0
+    print(f"{kind} --close: {dt / n * 1e6:.2f} us/request ({transport.n - writes} writes)")
+
+
 async def run_app_alone(kind: str, n: int) -> None:
     if kind == "native":
         raise SystemExit("--app-alone needs an ASGI kind: asgi, starlette or fastapi")
@@ -138,5 +167,7 @@ if __name__ == "__main__":
     kind = sys.argv[1] if len(sys.argv) > 1 else "native"
     if "--app-alone" in sys.argv:
         uvloop.run(run_app_alone(kind, 100_000))
+    elif "--close" in sys.argv:
+        uvloop.run(run_close(kind, 100_000))
     else:
         uvloop.run(run(kind, 200_000, "--profile" in sys.argv))

@@ -82,9 +82,9 @@ class Suspended:
 
 
 class _Resume:
-    """Awaited by the host task: keeps driving ``coro`` in ``ctx``."""
+    """Awaited by a runner task: keeps driving a suspended ``coro`` in ``ctx``."""
 
-    __slots__ = ("coro", "counted", "ctx", "first", "on_done", "suspended")
+    __slots__ = ("coro", "ctx", "first", "on_done", "suspended")
 
     def __init__(
         self,
@@ -99,40 +99,25 @@ class _Resume:
         self.first = first  # what the coroutine yielded when it first suspended
         self.on_done = on_done
         self.suspended = suspended
-        # Counted from its first suspension to its end. A handler queued before it
-        # ran at all (see RunnerPool._start: nothing started to lend) holds nothing
-        # a new request could take from it: counting it sent every request of the
-        # server through call_soon while clients kept connecting (raw ASGI at
-        # 10,000 connections: 20-25k req/s instead of 27-37k).
-        self.counted = first is not _FRESH
-        if self.counted:
-            suspended.count += 1
+        suspended.count += 1  # from its first suspension to its end
 
     def finish(self, value: Any, exc: BaseException | None) -> None:
-        if self.counted:
-            self.suspended.count -= 1
+        self.suspended.count -= 1
         self.on_done(value, exc)
 
     def __await__(self) -> Generator[Any, None, None]:
         coro, run = self.coro, self.ctx.run
         to_yield = self.first
-        suspended = to_yield is not _FRESH  # else: not started yet, start it now
-        if suspended and not self.counted:  # a fresh start suspended in _Cancelled
-            self.counted = True
-            self.suspended.count += 1
         while True:
             thrown: BaseException | None = None
-            if suspended:
-                try:
-                    yield to_yield
-                except GeneratorExit:  # the host task is being destroyed
-                    if self.counted:
-                        self.suspended.count -= 1
-                    coro.close()
-                    raise
-                except BaseException as exc:  # the Task threw in: a cancellation
-                    thrown = exc
-            suspended = True
+            try:
+                yield to_yield
+            except GeneratorExit:  # the runner task is being destroyed
+                self.suspended.count -= 1
+                coro.close()
+                raise
+            except BaseException as exc:  # the Task threw in: a cancellation
+                thrown = exc
             try:
                 if thrown is None:
                     to_yield = run(coro.send, None)
@@ -144,13 +129,28 @@ class _Resume:
             except BaseException as exc:
                 self.finish(None, exc)
                 return
-            if not self.counted:  # a fresh start's first suspension
-                self.counted = True
-                self.suspended.count += 1
 
 
-#: ``_Resume.first`` for a coroutine that has not run at all yet.
-_FRESH: Any = object()
+class _Cancelled:
+    """Like ``_Resume`` but first throws CancelledError into the coroutine."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: _Resume) -> None:
+        self.job = job
+
+    def __await__(self) -> Generator[Any, None, None]:
+        job = self.job
+        try:
+            to_yield = job.ctx.run(job.coro.throw, asyncio.CancelledError())
+        except StopIteration as stop:
+            job.finish(stop.value, None)
+            return
+        except BaseException as exc:
+            job.finish(None, exc)
+            return
+        job.first = to_yield
+        yield from job.__await__()
 
 
 #: Idle runners the server's tick leaves alone; past it, half the excess a tick.
@@ -170,7 +170,7 @@ class _Runner:
         self.task = pool.loop.create_task(self._main())
 
     def hand(self, job: _Resume) -> None:
-        """Drive ``job`` from now on (the runner is not idle, or not started)."""
+        """Drive ``job`` from now on (the runner was just lent to it)."""
         self._jobs.append(job)
         wake = self._wake
         if wake is not None and not wake.done():
@@ -186,31 +186,31 @@ class _Runner:
             if self.retired:
                 return
             pool.idle.append(self)  # lendable until a handler suspends in it
-            while True:
-                self._wake = pool.loop.create_future()
-                try:
-                    await self._wake
-                    break
-                except asyncio.CancelledError:
-                    if jobs:
-                        # A handler lent this task cancelled it (current_task().cancel())
-                        # and then suspended: the cancellation is its.
-                        await _Cancelled(jobs.pop(0))
-                        break
-                    if self.retired:
-                        return
-                    # Cancelled while idle by someone holding on to it as a
-                    # handler's task (anyio retries a cancel scope's delivery):
-                    # that handler has ended; the runner stays.
-                    current = asyncio.current_task()
-                    if current is not None:
-                        current.uncancel()
+            if pool.waiting:
+                pool.start_waiting()  # may lend this runner and hand it a job
+                if jobs:
+                    continue
+            self._wake = pool.loop.create_future()
+            try:
+                await self._wake
+            except asyncio.CancelledError:
+                if jobs:
+                    # A handler lent this task cancelled it (current_task().cancel())
+                    # and then suspended: the cancellation is its.
+                    await _Cancelled(jobs.pop(0))
+                    continue
+                # Retired, or cancelled while idle by someone else (asyncio.run
+                # cancelling every task at exit): leave the pool, which makes new
+                # runners as it needs them.
+                if not self.retired:
+                    pool.idle.remove(self)
+                return
 
 
 class RunnerPool:
     """Runs a server's handler coroutines, eagerly when possible (see above)."""
 
-    __slots__ = ("idle", "loop", "spare", "suspended")
+    __slots__ = ("idle", "loop", "spare", "suspended", "waiting")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, suspended: Suspended | None = None) -> None:
         self.loop = loop
@@ -218,11 +218,13 @@ class RunnerPool:
         self.suspended = suspended if suspended is not None else Suspended()
         #: Started runners parked on their wake future, the last lent first.
         self.idle: list[_Runner] = []
+        #: Handlers that found no idle runner, in arrival order: the next runner
+        #: to become idle (or to start) starts them.
+        self.waiting: list[tuple[Coroutine[Any, Any, Any], DoneCallback]] = []
         #: A runner created but not started yet (a task cannot be lent before
         #: its first step: cancelled then, it would never run its body). One is
         #: created now, so it has started by the time the first request comes.
-        self.spare: _Runner | None = None
-        self.spare = self._spawn()
+        self.spare: _Runner | None = _Runner(self)
 
     def run(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
         """Start ``coro``; ``on_done`` fires now if it ends without suspending."""
@@ -232,16 +234,19 @@ class RunnerPool:
         self._start(coro, on_done)
 
     def _start(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
-        ctx = contextvars.copy_context()
         idle = self.idle
         if not idle:
             # Nothing started to lend (the server's first handler, or every runner
-            # busy): queue it on the spare, which starts it on its first step.
-            spare = self.spare or self._spawn()
-            self.spare = None
-            spare.hand(_Resume(coro, ctx, _FRESH, on_done, self.suspended))
+            # busy): wait for a runner. A handler that has not run holds nothing,
+            # so it does not count as suspended (counting it sent every request
+            # through call_soon while clients kept connecting at 10,000
+            # connections: raw ASGI 20-25k req/s instead of 27-37k).
+            self.waiting.append((coro, on_done))
+            if self.spare is None:
+                self.spare = _Runner(self)
             return
         runner = idle[-1]
+        ctx = contextvars.copy_context()
         loop, task = self.loop, runner.task
         # Protocol callbacks run outside any task; a caller inside one (a handler
         # ending in a runner starts the connection's next; a test driving the
@@ -270,25 +275,29 @@ class RunnerPool:
             idle.remove(runner)
         runner.hand(_Resume(coro, ctx, first, on_done, self.suspended))
         if not idle and self.spare is None:
-            self.spare = self._spawn()  # started by the time the next handler comes
+            self.spare = _Runner(self)  # started by the time the next handler comes
 
-    def _spawn(self) -> _Runner:
-        return _Runner(self)
+    def start_waiting(self) -> None:
+        """Start the handlers that waited for a runner (called by one that is idle)."""
+        waiting, self.waiting = self.waiting, []
+        for coro, on_done in waiting:
+            self._start(coro, on_done)
 
     def trim(self) -> None:
         """Retire idle runners past _KEEP_IDLE, half the excess at a time (the tick)."""
         excess = len(self.idle) - _KEEP_IDLE
         if excess > 0:
-            for runner in self.idle[: (excess + 1) // 2]:
+            n = (excess + 1) // 2
+            for runner in self.idle[:n]:
                 self._retire(runner)
-            del self.idle[: (excess + 1) // 2]
+            del self.idle[:n]
 
     def close(self) -> None:
         """End the idle runners; busy ones end with their handlers."""
         for runner in self.idle:
             self._retire(runner)
         self.idle.clear()
-        if self.spare is not None:
+        if self.spare is not None and not self.waiting:
             self._retire(self.spare)
             self.spare = None
 
@@ -297,28 +306,6 @@ class RunnerPool:
         runner.retired = True
         if not runner._jobs:
             runner.task.cancel()
-
-
-class _Cancelled:
-    """Like ``_Resume`` but first throws CancelledError into the coroutine."""
-
-    __slots__ = ("job",)
-
-    def __init__(self, job: _Resume) -> None:
-        self.job = job
-
-    def __await__(self) -> Generator[Any, None, None]:
-        job = self.job
-        try:
-            to_yield = job.ctx.run(job.coro.throw, asyncio.CancelledError())
-        except StopIteration as stop:
-            job.finish(stop.value, None)
-            return
-        except BaseException as exc:
-            job.finish(None, exc)
-            return
-        job.first = to_yield
-        yield from job.__await__()
 
 
 # -- the fallback: a Task per request ------------------------------------------------------
