@@ -85,14 +85,40 @@ class Scenario:
     body: bytes | None = None
     content_type: str | None = None
     pipeline: int = 1
+    #: Extra request header fields (``Connection: close``).
+    headers: tuple[tuple[str, str], ...] = ()
+    #: HTTP/1.0 requests (a new connection per request unless keep-alive is asked).
+    http10: bool = False
 
     def script(self) -> str:
-        headers = {"Content-Type": self.content_type} if self.content_type else None
-        return lua_script(self.method, self.body, headers, self.pipeline)
+        headers = dict(self.headers)
+        if self.content_type:
+            headers["Content-Type"] = self.content_type
+        return lua_script(self.method, self.body, headers or None, self.pipeline, self.http10)
 
 
 SCENARIOS: list[Scenario] = [
     Scenario("hello", "Hello world + 5 security headers", "/", (100, 1000, 10000), (100,), check_hello),
+    # A new connection per request: a default nginx upstream (HTTP/1.0 and
+    # Connection: close), health checks, scripted clients.
+    Scenario(
+        "hello-close",
+        "Hello world, a new connection per request (Connection: close)",
+        "/",
+        (100, 1000),
+        (100,),
+        check_hello,
+        headers=(("Connection", "close"),),
+    ),
+    Scenario(
+        "hello-http10",
+        "Hello world, a new connection per request (HTTP/1.0)",
+        "/",
+        (100,),
+        (100,),
+        check_hello,
+        http10=True,
+    ),
     Scenario(
         "plaintext",
         f"Plaintext, pipelined {PIPELINE_DEPTH} deep",

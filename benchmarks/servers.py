@@ -29,7 +29,7 @@ APPS = {
     "floor": "benchmarks.apps.floor",
 }
 
-BASE_ROUTES = frozenset({"hello", "plaintext", "json", "echo", "download"})
+BASE_ROUTES = frozenset({"hello", "hello-close", "hello-http10", "plaintext", "json", "echo", "download"})
 #: Which scenario routes each app serves (the FastAPI scenario needs FastAPI).
 APP_ROUTES = {
     "native": BASE_ROUTES,

@@ -80,8 +80,13 @@ def lua_script(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
     pipeline: int = 1,
+    http10: bool = False,
 ) -> str:
-    """The wrk script for one scenario: request shape, optional pipelining, ``done`` hook."""
+    """The wrk script for one scenario: request shape, optional pipelining, ``done`` hook.
+
+    ``http10`` sends HTTP/1.0 requests (no keep-alive asked: a new connection per
+    request, as a default nginx upstream or a scripted client does).
+    """
     lines = [f"wrk.method = {_lua_string(method)}"]
     if body is not None:
         if len(body) > 1 and body == body[:1] * len(body):
@@ -90,7 +95,14 @@ def lua_script(
             lines.append(f"wrk.body = {_lua_string(body)}")
     for name, value in (headers or {}).items():
         lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
-    if pipeline > 1:
+    if http10:
+        lines += [
+            "init = function(args)",
+            '  req = (wrk.format():gsub("HTTP/1%.1\\r\\n", "HTTP/1.0\\r\\n", 1))',
+            "end",
+            "request = function() return req end",
+        ]
+    elif pipeline > 1:
         lines += [
             "init = function(args)",
             "  local r = {}",
@@ -561,6 +573,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first (default: 2)")
     p.add_argument("--runs", type=int, default=1, help="measured runs per path; the median is shown")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default: 1)")
+    p.add_argument(
+        "--close",
+        action="store_true",
+        help="a new connection per request (Connection: close), as behind a default nginx upstream",
+    )
     p.add_argument("--app-dir", default=".", help="directory added to sys.path before importing (default: .)")
     p.add_argument("--factory", action="store_true", help="APP is a factory called with no arguments")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and wrk to separate cores")
@@ -676,6 +693,7 @@ def _bench(args: argparse.Namespace) -> int:
     print(
         f"blazeasgi bench {args.app}: {kind} app, {len(paths)} path(s), "
         f"c={args.connections}, {args.duration} s per run"
+        + (", a new connection per request" if args.close else "")
     )
     if note:
         print(note)
@@ -693,7 +711,7 @@ def _bench(args: argparse.Namespace) -> int:
         return 1
 
     results: dict[str, dict[str, WrkResult]] = {p: {} for p in ok_paths}
-    script = lua_script()
+    script = lua_script(headers={"Connection": "close"} if args.close else None)
     total, step = len(contenders) * len(ok_paths), 0
     try:
         for contender in contenders:
@@ -741,6 +759,7 @@ def _bench(args: argparse.Namespace) -> int:
             "app": args.app,
             "kind": kind,
             "connections": args.connections,
+            "new_connection_per_request": args.close,
             "duration_s": args.duration,
             "results": {p: {k: v.to_dict() for k, v in r.items()} for p, r in results.items()},
         }

@@ -886,3 +886,50 @@ def test_micro_app_alone_runs_the_app_without_a_server() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert native.returncode != 0 and "needs an ASGI kind" in native.stderr
+
+
+# -- a new connection per request -----------------------------------------------------------------
+
+
+def test_bench_close_sends_connection_close(fake_wrk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("uvicorn")
+    argv = ["benchmarks.apps.hello_asgi:app", "-c", "8", "-d", "1", "--warmup", "0", "--app-dir", str(ROOT)]
+    assert bench.main([*argv, "--close"]) == 0
+    assert "a new connection per request" in capsys.readouterr().out
+    calls = wrk_calls(fake_wrk)
+    assert calls and all('wrk.headers["Connection"] = "close"' in c["script"] for c in calls)
+
+
+@pytest.mark.parametrize("name", ["hello-close", "hello-http10"])
+def test_new_connection_scenarios_open_a_connection_per_request(
+    serve: Any, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real wrk with each scenario's script: every request arrives on its own connection."""
+    from blazeasgi.engine.connection import HTTPConnection
+
+    made = [0]
+    connection_made = HTTPConnection.connection_made
+
+    def counted(self: HTTPConnection, transport: Any) -> None:
+        made[0] += 1
+        connection_made(self, transport)
+
+    monkeypatch.setattr(HTTPConnection, "connection_made", counted)
+    wrk = pytest.importorskip("shutil").which("wrk")
+    if wrk is None:
+        pytest.skip("wrk is not installed")
+    from benchmarks.scenarios import BY_NAME
+
+    seen: list[tuple[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append((scope["http_version"], scope["client"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    srv = serve(app, lifespan="off")
+    result = bench.run_wrk(srv.url("/"), 4, 1, BY_NAME[name].script(), wrk=wrk)
+    assert result.requests > 10 and result.socket_errors == 0
+    versions = {version for version, _ in seen}
+    assert versions == ({"1.0"} if name == "hello-http10" else {"1.1"})
+    assert made[0] >= len(seen)  # one connection per request (and wrk's unanswered last ones)
