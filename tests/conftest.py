@@ -23,6 +23,7 @@ from blazeasgi.cli import to_served_app
 from blazeasgi.config import Config
 from blazeasgi.engine.connection import HTTPConnection
 from blazeasgi.engine.server import Server, ServerState, bind_socket
+from blazeasgi.engine.tasks import RunnerPool, Suspended
 
 try:
     import uvloop
@@ -200,3 +201,17 @@ class MockConnection:
         for _ in range(rounds):
             await asyncio.sleep(0)
         return self.transport.take()
+
+
+async def started_pool(shared: Suspended | None = None) -> RunnerPool:
+    """A pool whose first runner has started, as on a server that served a request."""
+    runners = RunnerPool(asyncio.get_running_loop(), shared)
+
+    async def nothing() -> None:
+        pass
+
+    runners.run(nothing(), lambda value, exc: None)  # waits for the first runner
+    for _ in range(2):
+        await asyncio.sleep(0)
+    assert len(runners.idle) == 1
+    return runners

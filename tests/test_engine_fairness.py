@@ -15,6 +15,8 @@ from typing import Any
 
 from blazeasgi.engine.tasks import RunnerPool, Suspended
 
+from .conftest import started_pool
+
 
 def test_woken_waiter_gets_the_slot_before_a_newcomer(run: Any) -> None:
     run(_woken_waiter_first())
@@ -23,8 +25,7 @@ def test_woken_waiter_gets_the_slot_before_a_newcomer(run: Any) -> None:
 async def _woken_waiter_first() -> None:
     loop = asyncio.get_running_loop()
     shared = Suspended()
-    runners = RunnerPool(loop, shared)
-    await asyncio.sleep(0)  # let its first runner task start
+    runners = await started_pool(shared)
     pool: asyncio.Queue[str] = asyncio.Queue()
     pool.put_nowait("slot")
     order: list[str] = []
@@ -64,10 +65,8 @@ def test_handlers_that_never_suspend_run_at_once(run: Any) -> None:
 
 
 async def _never_suspending() -> None:
-    loop = asyncio.get_running_loop()
     shared = Suspended()
-    runners = RunnerPool(loop, shared)
-    await asyncio.sleep(0)
+    runners = await started_pool(shared)
     results: list[int] = []
 
     async def handler(n: int) -> int:
@@ -86,8 +85,7 @@ def test_deferred_start_runs_once_its_turn_comes(run: Any) -> None:
 async def _deferred_start() -> None:
     loop = asyncio.get_running_loop()
     shared = Suspended()
-    runners = RunnerPool(loop, shared)
-    await asyncio.sleep(0)
+    runners = await started_pool(shared)
     gate = loop.create_future()
     seen: list[Any] = []
 

@@ -19,7 +19,7 @@ import pytest
 
 from blazeasgi.engine import tasks
 
-from .conftest import MockConnection
+from .conftest import MockConnection, started_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,6 +108,7 @@ def test_a_connection_per_request_creates_no_task(run: Any) -> None:
     async def go() -> tuple[int, int, list[bytes]]:
         first = MockConnection(hello_app)
         state = first.state
+        first.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # the server's first handler makes a runner
         await first.settle()
         before = len(asyncio.all_tasks())
         outs = []
@@ -125,8 +126,7 @@ def test_a_connection_per_request_creates_no_task(run: Any) -> None:
 def test_runners_grow_with_suspended_handlers_and_the_tick_trims_them(run: Any) -> None:
     async def go() -> None:
         loop = asyncio.get_running_loop()
-        runners = tasks.RunnerPool(loop)
-        await asyncio.sleep(0)
+        runners = await started_pool()
         gate = loop.create_future()
         done: list[Any] = []
 
@@ -163,9 +163,7 @@ def test_runners_grow_with_suspended_handlers_and_the_tick_trims_them(run: Any) 
 
 def test_a_handler_that_cancels_its_own_task_gets_the_cancellation(run: Any) -> None:
     async def go() -> list[Any]:
-        loop = asyncio.get_running_loop()
-        runners = tasks.RunnerPool(loop)
-        await asyncio.sleep(0)
+        runners = await started_pool()
         seen: list[Any] = []
 
         async def handler() -> str:
@@ -196,9 +194,7 @@ def test_a_handler_that_cancels_its_own_task_gets_the_cancellation(run: Any) -> 
 
 def test_an_idle_runner_cancelled_from_outside_leaves_the_pool(run: Any) -> None:
     async def go() -> list[Any]:
-        loop = asyncio.get_running_loop()
-        runners = tasks.RunnerPool(loop)
-        await asyncio.sleep(0)
+        runners = await started_pool()
         lent: list[Any] = []
 
         async def handler() -> None:

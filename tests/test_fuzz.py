@@ -356,6 +356,8 @@ async def _drive(
         problems.append("hang: the connection did not close after the client's EOF")
         conn.protocol.connection_lost(None)
         await _quiesce(conn)
+    conn.state.runners.close()  # the server shuts down: its idle runner tasks end
+    await asyncio.sleep(0)
     if closed_before_eof:
         before, after = before + after, b""
     return before, after, closed_before_eof, problems

@@ -222,9 +222,10 @@ class RunnerPool:
         #: to become idle (or to start) starts them.
         self.waiting: list[tuple[Coroutine[Any, Any, Any], DoneCallback]] = []
         #: A runner created but not started yet (a task cannot be lent before
-        #: its first step: cancelled then, it would never run its body). One is
-        #: created now, so it has started by the time the first request comes.
-        self.spare: _Runner | None = _Runner(self)
+        #: its first step: cancelled then, it would never run its body). The
+        #: first is made by the server's first coroutine handler, which waits for
+        #: it: a server whose handlers are all plain functions has no runner.
+        self.spare: _Runner | None = None
 
     def run(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
         """Start ``coro``; ``on_done`` fires now if it ends without suspending."""
