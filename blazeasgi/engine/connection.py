@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -34,9 +35,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
-_METHODS = {
-    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
-}
+#: Methods named without decoding. CONNECT is left out: its target needs a check
+#: (authority-form only) that _rare_method makes off the common path.
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
 _OWS = frozenset(b" \t")
 #: Fields no request needs on the hot path but an interface may look for (TE for
 #: trailers, proxy headers): seeing one sets Exchange.noted_fields so the
@@ -46,6 +47,17 @@ _NOTED_FIELDS = frozenset(
 )
 _SPECIAL_HEADERS = _NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
+)
+#: Host values already found valid (RFC 9110 §7.2): one set lookup spares a repeated
+#: value the syntax check. Bounded: cleared when full.
+_VALID_HOSTS: set[bytes] = set()
+_VALID_HOSTS_MAX = 1024
+#: uri-host [ ":" port ] (RFC 3986 §3.2.2-3): IP-literal, or a reg-name (which
+#: covers IPv4address) of unreserved, pct-encoded and sub-delims characters.
+_HOST_SYNTAX = re.compile(
+    rb"(?:\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+)\]"
+    rb"|(?:[-A-Za-z0-9._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
+    rb"(?::[0-9]*)?\Z"
 )
 #: Parsed-but-unstarted pipelined requests before reading pauses.
 _PIPELINE_HIGH_WATER = 64
@@ -86,6 +98,7 @@ class HTTPConnection(asyncio.Protocol):
         "_reading",
         "_since_head",
         "_started_at",
+        "_transfer_encoding",
         "_unusual",
         "_url",
         "client",
@@ -132,6 +145,8 @@ class HTTPConnection(asyncio.Protocol):
         self._chunked_received = 0
         self._expect_continue = False
         self._connection_header = False
+        #: The request's Transfer-Encoding field lines, joined as one list (RFC 9110 §5.3).
+        self._transfer_encoding: bytes | None = None
         #: Set by a header that needs on_headers_complete's slow path (Connection, Expect).
         self._unusual = False
         self._noted_fields = False
@@ -322,6 +337,8 @@ class HTTPConnection(asyncio.Protocol):
         url = self._url = self._url + url
         if len(url) > self._max_target:
             raise ProtocolError(414, "URI Too Long")
+        if b"#" in url:  # RFC 9112 §3.2: a fragment is never sent (llhttp accepts it)
+            raise ProtocolError(400, "Fragment in request target")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -335,7 +352,10 @@ class HTTPConnection(asyncio.Protocol):
                 # never steers framing (RFC 9112 §7.1.2); on_message_complete drops it.
                 if self._head_budget < 0:
                     raise ProtocolError(431, "Request Header Fields Too Large")
-            elif name == b"host" and self._head_budget >= 0:
+                if name == b"connection":
+                    # llhttp acts on it (closes after the message): it cannot be dropped.
+                    raise ProtocolError(400, "Connection field in trailer section")
+            elif name == b"host" and self._head_budget >= 0 and value in _VALID_HOSTS:
                 self._host_count += 1  # every request has one: spare it the call
             else:
                 self._special_header(name, value)
@@ -358,7 +378,12 @@ class HTTPConnection(asyncio.Protocol):
             target = self._check_target(target, headers)
         raw_method = parser.get_method()
         ex = Exchange(
-            self, _METHODS.get(raw_method) or raw_method.decode("ascii"), target, headers, version, keep_alive
+            self,
+            _METHODS.get(raw_method) or _rare_method(raw_method, target),
+            target,
+            headers,
+            version,
+            keep_alive,
         )
         if unusual:
             self._unusual = False
@@ -395,6 +420,13 @@ class HTTPConnection(asyncio.Protocol):
                 raise ProtocolError(400, "Repeated Host header")
         else:
             raise ProtocolError(505, "HTTP Version Not Supported")
+        transfer_encoding = self._transfer_encoding
+        if transfer_encoding is not None:
+            self._transfer_encoding = None
+            if version == "1.0":
+                # RFC 9112 §6.1: faulty framing; the connection closes after the 400.
+                raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            _check_codings(transfer_encoding)
         return version
 
     def _check_target(self, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -407,6 +439,7 @@ class HTTPConnection(asyncio.Protocol):
             method = self._parser.get_method().decode("ascii", "replace")
             target, authority = _non_origin_target(method, target)
             if authority is not None:
+                _check_host(authority)
                 # RFC 9112 §3.2.2: the target's authority wins over any Host field.
                 headers[:] = [(k, authority if k == b"host" else v) for k, v in headers]
         return target
@@ -449,6 +482,7 @@ class HTTPConnection(asyncio.Protocol):
         if self._head_budget < 0:
             raise ProtocolError(431, "Request Header Fields Too Large")
         if name == b"host":
+            _check_host(value)
             self._host_count += 1
         elif name == b"content-length":
             # llhttp has already rejected non-digits, signs and conflicting repeats.
@@ -456,11 +490,10 @@ class HTTPConnection(asyncio.Protocol):
             if self._content_length > self._max_body:
                 raise ProtocolError(413, "Content Too Large")
         elif name == b"transfer-encoding":
-            codings = [c.strip().lower() for c in value.split(b",")]
-            if codings[-1] != b"chunked":
-                raise ProtocolError(400, "Transfer-Encoding must end in chunked")
-            if len(codings) != 1:
-                raise ProtocolError(501, "Unsupported transfer coding")
+            # Judged in _check_head, as one list with any other TE field lines.
+            previous = self._transfer_encoding
+            self._transfer_encoding = value if previous is None else previous + b"," + value
+            self._unusual = True
         elif name == b"connection":
             self._connection_header = self._unusual = True
         elif name in _NOTED_FIELDS:
@@ -772,6 +805,39 @@ def _non_origin_target(method: str, target: bytes) -> tuple[bytes, bytes | None]
             path = b"/" + path
         return path, authority
     raise ProtocolError(400, "Invalid request target")
+
+
+def _check_host(value: bytes) -> None:
+    """Host syntax (RFC 9110 §7.2, RFC 3986 §3.2.2): 400 for an invalid value (cold)."""
+    if _HOST_SYNTAX.match(value) is None:
+        raise ProtocolError(400, "Invalid Host")
+    if len(_VALID_HOSTS) >= _VALID_HOSTS_MAX:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(value)
+
+
+def _check_codings(value: bytes) -> None:
+    """A request's Transfer-Encoding list (RFC 9112 §6.1, §6.3, §7): chunked last and
+    once, no empty element (strict: in the field that frames the body an odd list is
+    what smuggling tries), and no other coding (not implemented: 501)."""
+    codings = [c.strip().lower() for c in value.split(b",")]
+    if b"" in codings:
+        raise ProtocolError(400, "Empty element in Transfer-Encoding")
+    if codings[-1] != b"chunked" or b"chunked" in codings[:-1]:
+        raise ProtocolError(400, "Transfer-Encoding must end in chunked, applied once")
+    if len(codings) != 1:
+        raise ProtocolError(501, "Unsupported transfer coding")
+
+
+def _rare_method(raw_method: bytes, target: bytes) -> str:
+    """The name of a method outside _METHODS; CONNECT's target checked (cold)."""
+    method = raw_method.decode("ascii")
+    if method == "CONNECT":
+        # RFC 9112 §3.2.3: authority-form only, uri-host ":" port.
+        host, colon, port = target.rpartition(b":")
+        if not colon or not port or not host or target[0] == 47 or _HOST_SYNTAX.match(target) is None:
+            raise ProtocolError(400, "CONNECT needs an authority-form target")
+    return method
 
 
 def _as_protocol_error(exc: httptools.HttpParserError) -> ProtocolError:
