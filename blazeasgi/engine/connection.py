@@ -92,6 +92,7 @@ class HTTPConnection(asyncio.Protocol):
         "_noted_fields",
         "_parser",
         "_pending_error",
+        "_pending_head",
         "_pipeline",
         "_read_closed",
         "_read_paused",
@@ -156,6 +157,8 @@ class HTTPConnection(asyncio.Protocol):
         self._read_closed = False
         self._read_paused = False
         self._pending_error: ProtocolError | None = None
+        #: The request _pending_error answers is a HEAD.
+        self._pending_head = False
         self._batch: list[bytes] | None = None
         self._detached = False
         self._leftover = b""
@@ -545,7 +548,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def _pipeline_drained(self) -> None:
         if self._pending_error is not None:
-            self._send_error(self._pending_error)
+            self._send_error(self._pending_error, self._pending_head)
         elif self._read_closed:
             if not self.closed and self._reading is None:
                 self.close()
@@ -595,7 +598,7 @@ class HTTPConnection(asyncio.Protocol):
             if ex.body_error is not None:
                 ex.response_started = ex.response_complete = True
                 ex.status = ex.body_error.status
-                self._send_error(ex.body_error)
+                self._send_error(ex.body_error, ex.method == "HEAD")
             else:
                 ex.respond(500, _TEXT_PLAIN, b"Internal Server Error", close=True)
         else:
@@ -618,7 +621,7 @@ class HTTPConnection(asyncio.Protocol):
                 if ex.body_error is not None and not self.closed:
                     ex.response_started = ex.response_complete = True
                     ex.status = ex.body_error.status
-                    self._send_error(ex.body_error)
+                    self._send_error(ex.body_error, ex.method == "HEAD")
                 elif not self.closed:
                     logger.error(
                         "Handler for %s %s returned without a response",
@@ -705,7 +708,7 @@ class HTTPConnection(asyncio.Protocol):
         self._read_closed = True
         current = self._current
         if current is None and not self._pipeline:
-            self._send_error(error)
+            self._send_error(error, self._head_in_progress())
             return
         # Earlier requests are answered first. A handler waiting for a body that
         # turned out malformed sees the client as gone, and its request gets this
@@ -721,19 +724,31 @@ class HTTPConnection(asyncio.Protocol):
             while self._pipeline and self._pipeline[-1] is not reading:
                 self._pipeline.pop()
             self._pipeline.pop()
+            self._pending_head = reading.method == "HEAD"
+        else:
+            self._pending_head = self._head_in_progress()
         self._pending_error = error
         if current is None:
             self._run_next()
 
-    def _send_error(self, error: ProtocolError) -> None:
+    def _send_error(self, error: ProtocolError, head: bool) -> None:
+        """Answer ``error`` and close; ``head``: the request it answers is a HEAD."""
         self._pending_error = None
         if not self.closed:
-            self.transport.write(error_response(error.status, error.message))
+            self.transport.write(error_response(error.status, error.message, head=head))
         self.close()
+
+    def _head_in_progress(self) -> bool:
+        """Whether the request head being parsed is a HEAD's (for an error answering it).
+
+        Its method is known once its target has started; before that the parser
+        still holds the previous request's method.
+        """
+        return bool(self._url) and self._parser.get_method() == b"HEAD"
 
     def timeout_head(self) -> None:
         """The request head did not arrive in time (slowloris): 408 and close."""
-        self._send_error(ProtocolError(408, "Request Timeout"))
+        self._send_error(ProtocolError(408, "Request Timeout"), self._head_in_progress())
 
     def is_idle(self) -> bool:
         return self._current is None and not self._pipeline
