@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 from collections import deque
+from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,7 @@ class HTTPConnection(asyncio.Protocol):
         "_dispatching",
         "_drain_waiters",
         "_expect_continue",
+        "_feed",
         "_head_budget",
         "_head_guard",
         "_head_since",
@@ -129,6 +131,8 @@ class HTTPConnection(asyncio.Protocol):
         self.peer_eof = False
         self.write_paused = False
         self._parser = httptools.HttpRequestParser(self)
+        #: Where received bytes go: the parser, or an upgrade request's body (_UpgradeBody).
+        self._feed: Callable[[bytes], None] = self._parser.feed_data
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         config = self.config
@@ -221,7 +225,7 @@ class HTTPConnection(asyncio.Protocol):
         # cheap bound on what httptools may be buffering for an unfinished head.
         self._since_head += len(data)
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade as exc:
             self._on_upgrade(data, int(exc.args[0]) if exc.args else len(data))
         except httptools.HttpParserError as exc:
@@ -276,13 +280,32 @@ class HTTPConnection(asyncio.Protocol):
         after the head are kept for the new protocol.
         """
         last = self._pipeline[-1] if self._pipeline else self._current
+        if last is not None and self._feed == self._parser.feed_data:
+            # The request's own body, if any, is framed in HTTP/1.1 before any new
+            # protocol starts (RFC 9110 §7.8), and an app declining the upgrade reads
+            # it like any other; httptools skipped it: read it now.
+            last.keep_alive = False
+            value = next((v for k, v in last.headers if k == b"upgrade"), None)
+            if value is not None:
+                last.upgrade = value.strip().lower()
+            body = _UpgradeBody.for_request(self, last)
+            if body is not None:
+                last.body_complete = False
+                self._reading = last
+                self._feed = body.feed_data
+                try:
+                    body.feed_data(data[offset:])
+                    return  # more to come: reading goes on until the body ends
+                except httptools.HttpParserUpgrade as exc:  # ended: the rest is the new protocol's
+                    data, offset = data[offset:], int(exc.args[0])
+                except httptools.HttpParserError as exc:
+                    self._protocol_error(_as_protocol_error(exc))
+                    return
         self._read_closed = True
         if last is None:
             return
         last.keep_alive = False
-        value = next((v for k, v in last.headers if k == b"upgrade"), None)
-        if value is not None:
-            last.upgrade = value.strip().lower()
+        if last.upgrade is not None:
             self._leftover = data[offset:]
             if not self._read_paused:
                 self._read_paused = True
@@ -296,8 +319,8 @@ class HTTPConnection(asyncio.Protocol):
         after the request head; the caller sets its own protocol on the transport
         and resumes reading. From here on this HTTPConnection never touches it.
         """
-        if ex.upgrade is None or ex is not self._current or ex.response_started:
-            raise AppError("switch_protocols needs the current, unanswered upgrade request")
+        if ex.upgrade is None or ex is not self._current or ex.response_started or not ex.body_complete:
+            raise AppError("switch_protocols needs the current, unanswered upgrade request, its body read")
         ex.response_started = ex.response_complete = True
         ex.status = 101
         self._flush_batch()
@@ -775,6 +798,77 @@ class HTTPConnection(asyncio.Protocol):
 
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+
+
+class _UpgradeBody:
+    """The body of a request asking for an Upgrade, read in place of the parser.
+
+    httptools has llhttp skip such a body (it assumes the next bytes belong to the
+    new protocol), so this reads it with the request's own framing and hands it to
+    the connection's body callbacks. ``feed_data`` raises ``HttpParserUpgrade`` with
+    the offset where the body ended, like the parser at an upgrade: the connection
+    then goes on as after an upgrade without a body.
+    """
+
+    __slots__ = ("conn", "done", "parser", "remaining")
+
+    def __init__(self, conn: HTTPConnection, content_length: int) -> None:
+        self.conn = conn
+        self.done = False
+        #: Content-Length bytes still to come, or -1 for chunked (the parser reads it).
+        self.remaining = content_length
+        self.parser: httptools.HttpRequestParser | None = None
+        if content_length < 0:
+            self.parser = httptools.HttpRequestParser(self)
+            self.parser.feed_data(b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
+
+    @classmethod
+    def for_request(cls, conn: HTTPConnection, ex: Exchange) -> _UpgradeBody | None:
+        """A reader for ``ex``'s body, None if it has none (its head was accepted:
+        one valid framing field at most, chunked the only coding)."""
+        for name, value in ex.headers:
+            if name == b"transfer-encoding":
+                return cls(conn, -1)
+            if name == b"content-length" and int(value) > 0:
+                return cls(conn, int(value))
+        return None
+
+    # -- parser callbacks (chunked) ---------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.conn._reading is not None:  # a trailer field, not the primer head's
+            self.conn.on_header(name, value)
+
+    def on_body(self, body: bytes) -> None:
+        self.conn.on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+    # -- fed by HTTPConnection.data_received --------------------------------------------
+    def feed_data(self, data: bytes) -> None:
+        end = self._take(data)
+        if end >= 0:
+            self.conn.on_message_complete()
+            raise httptools.HttpParserUpgrade(end)
+
+    def _take(self, data: bytes) -> int:
+        """Feed ``data``; the offset just after the body, or -1 if it has not ended."""
+        parser = self.parser
+        if parser is None:
+            n = min(self.remaining, len(data))
+            if n:
+                self.conn.on_body(data[:n])
+                self.remaining -= n
+            return n if self.remaining == 0 else -1
+        # A chunked body ends with a line: fed line by line, it ends at a piece's end.
+        start = 0
+        while start < len(data):
+            end = data.find(b"\n", start) + 1 or len(data)
+            parser.feed_data(data[start:end])
+            if self.done:
+                return end
+            start = end
+        return -1
 
 
 def _pace(transport: asyncio.Transport) -> None:
