@@ -60,6 +60,8 @@ _HOST_SYNTAX = re.compile(
     rb"|(?:[-A-Za-z0-9._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
     rb"(?::[0-9]*)?\Z"
 )
+#: What a read may end with when it ends inside a method (see _note_line).
+_METHOD_PREFIX = re.compile(rb"[A-Z-]+ ?\Z")
 #: Parsed-but-unstarted pipelined requests before reading pauses.
 _PIPELINE_HIGH_WATER = 64
 #: The most a transport hands to data_received at once (uvloop reads 256 KiB).
@@ -87,6 +89,7 @@ class HTTPConnection(asyncio.Protocol):
         "_host_count",
         "_idle_since",
         "_leftover",
+        "_line",
         "_max_body",
         "_max_head",
         "_max_headers",
@@ -166,6 +169,8 @@ class HTTPConnection(asyncio.Protocol):
         self._batch: list[bytes] | None = None
         self._detached = False
         self._leftover = b""
+        #: The start of a request line a read ended in (see _note_line), else None.
+        self._line: bytes | None = None
         self._dispatching = False
         self._host: TaskHost | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -225,13 +230,24 @@ class HTTPConnection(asyncio.Protocol):
         # cheap bound on what httptools may be buffering for an unfinished head.
         self._since_head += len(data)
         try:
-            self._feed(data)
+            # llhttp lets a run of SP pass between the parts of the request line (RFC
+            # 9112 §3 wants one): only a read holding two SP in a row, or continuing
+            # a request line, needs a look at its bytes.
+            if self._line is None and b"  " not in data:
+                self._feed(data)
+                if data[-1] != 10 and self._reading is None:
+                    self._note_line(data)
+            else:
+                self._feed_checked(data)
         except httptools.HttpParserUpgrade as exc:
             self._on_upgrade(data, int(exc.args[0]) if exc.args else len(data))
         except httptools.HttpParserError as exc:
             if not self._read_closed:  # bytes after a final request are ignored
                 self._protocol_error(_as_protocol_error(exc))
                 return
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
         if self._since_head > self._head_guard:
             # One header field or target that never ends (httptools buffers it):
             # on_header enforces max_head_size per field, this bounds the rest.
@@ -269,6 +285,63 @@ class HTTPConnection(asyncio.Protocol):
             else:
                 self._finish(ex)
                 self._run_next()
+
+    def _note_line(self, data: bytes) -> None:
+        """The read ended inside a line, outside any body (cold): if that is a request
+        line, keep what came of it so the next read checks it whole."""
+        if self._headers:
+            return  # in the header section
+        tail = data[data.rfind(b"\n") + 1 :]
+        if self._url:  # past the start of the target: in the request line or a header line
+            if not tail.startswith(self._parser.get_method() + b" "):
+                return  # (a header line cannot start so: llhttp rejects SP in a name)
+        elif _METHOD_PREFIX.match(tail) is None:
+            return  # the end of a body, not the start of a method
+        self._line = tail
+
+    def _feed_checked(self, data: bytes) -> None:
+        """Feed ``data``, rejecting a request line with more than one SP between its
+        parts (cold: the read holds two SP in a row or continues a request line).
+
+        Lines without a SP pair go to the parser in bulk; the parser's state at the
+        start of each other line tells a request line (no target yet, no body)
+        from a header, body or trailer line. A Content-Length body may end inside a
+        line: its last bytes are fed first, so the next request starts a piece.
+        """
+        n = len(data)
+        pos = 0
+        try:
+            while pos < n:
+                line = self._line
+                if line is None:
+                    pair = data.find(b"  ", pos)
+                    start = data.rfind(b"\n", pos, pair if pair >= 0 else n) + 1
+                    if start > pos:  # up to the next line holding a pair, or the last one
+                        self._feed(data[pos:start])
+                        pos = start
+                        continue
+                    reading = self._reading
+                    if reading is not None and self._content_length > 0:
+                        left = self._content_length - reading.body_received
+                        if 0 < left < n - pos:
+                            self._feed(data[pos : pos + left])
+                            pos += left
+                            continue
+                    if reading is not None or self._url:  # a body, trailer or header line
+                        end = data.find(b"\n", pos) + 1 or n
+                        self._feed(data[pos:end])
+                        pos = end
+                        continue
+                    line = b""
+                end = data.find(b"\n", pos) + 1 or n
+                text = line + data[pos:end]
+                if b"  " in text:
+                    raise ProtocolError(400, "More than one SP in the request line")
+                self._line = None if text[-1] == 10 else text
+                self._feed(data[pos:end])
+                pos = end
+        except httptools.HttpParserUpgrade as exc:  # its offset is into the piece fed
+            raise httptools.HttpParserUpgrade(pos + int(exc.args[0])) from None
 
     def _on_upgrade(self, data: bytes, offset: int) -> None:
         """The parser stopped at an Upgrade (or CONNECT) request.
