@@ -233,9 +233,11 @@ class HTTPConnection(asyncio.Protocol):
             # llhttp lets a run of SP pass between the parts of the request line (RFC
             # 9112 §3 wants one): only a read holding two SP in a row, or continuing
             # a request line, needs a look at its bytes.
-            if self._line is None and b"  " not in data:
+            # (find, not "in": bytes.__contains__ tries the needle as an int first and
+            # pays for the TypeError, 0.1 us more)
+            if self._line is None and data.find(b"  ") < 0:
                 self._feed(data)
-                if data[-1] != 10 and self._reading is None:
+                if data[-1:] != b"\n" and self._reading is None:
                     self._note_line(data)
             else:
                 self._feed_checked(data)
@@ -436,7 +438,7 @@ class HTTPConnection(asyncio.Protocol):
         url = self._url = self._url + url
         if len(url) > self._max_target:
             raise ProtocolError(414, "URI Too Long")
-        if b"#" in url:  # RFC 9112 §3.2: a fragment is never sent (llhttp accepts it)
+        if 35 in url:  # "#": RFC 9112 §3.2 has no fragment in a target (llhttp takes it)
             raise ProtocolError(400, "Fragment in request target")
 
     def on_header(self, name: bytes, value: bytes) -> None:
