@@ -6,6 +6,8 @@ import asyncio
 import socket
 from typing import Any
 
+import pytest
+
 from blazeasgi.engine.exchange import Exchange
 
 from .conftest import MockConnection
@@ -98,3 +100,59 @@ def test_switch_protocols_refused_for_a_plain_request(run) -> None:
 
     out = run(go())
     assert out.startswith(b"HTTP/1.1 200 OK") and len(errors) == 1
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"content-length: 5\r\n\r\nhello",
+        b"transfer-encoding: chunked\r\n\r\n2\r\nhe\r\n3;x=y\r\nllo\r\n0\r\nz: 1\r\n\r\n",
+    ],
+    ids=["content-length", "chunked"],
+)
+@pytest.mark.parametrize("step", [None, 1], ids=["one-read", "byte-reads"])
+def test_upgrade_body_is_read_before_the_switch(run, framing: bytes, step: int | None) -> None:
+    """An upgrade request's body is HTTP/1.1-framed (RFC 9110 §7.8): the app reads it,
+    and only the bytes after it are the new protocol's."""
+    seen: dict[str, bytes] = {}
+
+    async def handle(ex: Exchange) -> None:
+        seen["body"] = await ex.read_body()
+        _, seen["leftover"] = ex.conn.switch_protocols(ex, b"upgrade: echo\r\nconnection: upgrade\r\n")
+
+    data = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n" + framing
+    if step is None:
+        data += b"NEW PROTOCOL"
+
+    async def go() -> bytes:
+        conn = MockConnection(lambda s, r, se: None)
+        conn.state.dispatch = handle
+        for i in range(0, len(data), step or len(data)):
+            conn.feed(data[i : i + (step or len(data))])
+            await asyncio.sleep(0)
+        return await conn.settle()
+
+    out = run(go())
+    assert out.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), out
+    assert seen == {"body": b"hello", "leftover": b"NEW PROTOCOL" if step is None else b""}
+
+
+def test_switch_protocols_refused_before_the_body_is_read(run) -> None:
+    errors: list[Exception] = []
+
+    def dispatch(ex: Exchange) -> None:
+        try:
+            ex.conn.switch_protocols(ex, b"upgrade: echo\r\nconnection: upgrade\r\n")
+        except RuntimeError as exc:
+            errors.append(exc)
+        ex.respond(200, b"", b"ok")
+
+    async def go() -> bytes:
+        conn = MockConnection(lambda s, r, se: None)
+        conn.state.dispatch = dispatch
+        conn.feed(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n")
+        conn.feed(b"content-length: 5\r\n\r\nhe")
+        return await conn.settle()
+
+    out = run(go())
+    assert out.startswith(b"HTTP/1.1 200 OK") and b"connection: close" in out and len(errors) == 1

@@ -72,7 +72,6 @@ REJECTED = [
         "trailer-connection",
         body(b"3\r\nabc\r\n0\r\nConnection: close\r\n\r\n"),
         400,
-        bug_reason="'Connection: close' trailer: 200 without close, then a 400 to the next request",
     ),
 ]
 

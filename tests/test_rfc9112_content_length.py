@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_rfc9112_helpers import assert_rejected, assert_served, bug, case, exchange
+from .test_rfc9112_helpers import assert_rejected, assert_served, case, exchange
 
 POST = b"POST / HTTP/1.1\r\nHost: x\r\n"
 
@@ -86,7 +86,6 @@ def test_content_length_is_exact_even_when_the_body_looks_like_requests(run) -> 
     ],
     ids=["content-length", "chunked"],
 )
-@bug("a body on a request asking for an Upgrade the server declines reaches the app empty")
 def test_body_of_a_declined_upgrade_is_delivered(run, framing: bytes) -> None:
     """RFC 9110 §7.8: a server may ignore Upgrade and answer in HTTP/1.1; the request
     is then an ordinary one, body included (an h2c upgrade may carry a POST body)."""

@@ -23,7 +23,6 @@ import pytest
 from .test_rfc9112_helpers import assert_rejected, assert_served, case
 
 GET = b"GET / HTTP/1.1\r\n"
-INVALID = "a Host with an invalid value is accepted (no Host syntax check at all)"
 
 
 def host(value: bytes, line: bytes = GET) -> bytes:
@@ -33,15 +32,15 @@ def host(value: bytes, line: bytes = GET) -> bytes:
 REJECTED = [
     case("repeated-same-value", GET + b"Host: x\r\nHost: x\r\n\r\n", 400),
     case("absolute-form-without-host", b"GET http://a.example/p HTTP/1.1\r\n\r\n", 400),
-    case("space-inside", host(b"a b"), 400, bug_reason=INVALID),
-    case("slash", host(b"a/b"), 400, bug_reason=INVALID),
-    case("userinfo", host(b"user@a"), 400, bug_reason=INVALID),
-    case("port-not-digits", host(b"a:http"), 400, bug_reason=INVALID),
-    case("two-ports", host(b"a:1:2"), 400, bug_reason=INVALID),
-    case("unclosed-ip-literal", host(b"[::1"), 400, bug_reason=INVALID),
-    case("list-of-hosts", host(b"a, b"), 400, bug_reason=INVALID),
-    case("raw-non-ascii", host(b"caf\xc3\xa9.example"), 400, bug_reason=INVALID),
-    case("invalid-on-http10", host(b"a b", b"GET / HTTP/1.0\r\n"), 400, bug_reason=INVALID),
+    case("space-inside", host(b"a b"), 400),
+    case("slash", host(b"a/b"), 400),
+    case("userinfo", host(b"user@a"), 400),
+    case("port-not-digits", host(b"a:http"), 400),
+    case("two-ports", host(b"a:1:2"), 400),
+    case("unclosed-ip-literal", host(b"[::1"), 400),
+    case("list-of-hosts", host(b"a, b"), 400),
+    case("raw-non-ascii", host(b"caf\xc3\xa9.example"), 400),
+    case("invalid-on-http10", host(b"a b", b"GET / HTTP/1.0\r\n"), 400),
 ]
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
+from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +35,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
-_METHODS = {
-    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
-}
+#: Methods named without decoding. CONNECT is left out: its target needs a check
+#: (authority-form only) that _rare_method makes off the common path.
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
 _OWS = frozenset(b" \t")
 #: Fields no request needs on the hot path but an interface may look for (TE for
 #: trailers, proxy headers): seeing one sets Exchange.noted_fields so the
@@ -46,6 +48,19 @@ _NOTED_FIELDS = frozenset(
 _SPECIAL_HEADERS = _NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
 )
+#: Host values already found valid (RFC 9110 §7.2): one set lookup spares a repeated
+#: value the syntax check. Bounded: cleared when full.
+_VALID_HOSTS: set[bytes] = set()
+_VALID_HOSTS_MAX = 1024
+#: uri-host [ ":" port ] (RFC 3986 §3.2.2-3): IP-literal, or a reg-name (which
+#: covers IPv4address) of unreserved, pct-encoded and sub-delims characters.
+_HOST_SYNTAX = re.compile(
+    rb"(?:\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+)\]"
+    rb"|(?:[-A-Za-z0-9._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
+    rb"(?::[0-9]*)?\Z"
+)
+#: What a read may end with when it ends inside a method (see _note_line).
+_METHOD_PREFIX = re.compile(rb"[A-Z-]+ ?\Z")
 #: Parsed-but-unstarted pipelined requests before reading pauses.
 _PIPELINE_HIGH_WATER = 64
 #: The most a transport hands to data_received at once (uvloop reads 256 KiB).
@@ -64,6 +79,7 @@ class HTTPConnection(asyncio.Protocol):
         "_dispatching",
         "_drain_waiters",
         "_expect_continue",
+        "_feed",
         "_head_budget",
         "_head_guard",
         "_head_since",
@@ -71,6 +87,7 @@ class HTTPConnection(asyncio.Protocol):
         "_host_count",
         "_idle_since",
         "_leftover",
+        "_line",
         "_max_body",
         "_max_head",
         "_max_headers",
@@ -78,12 +95,14 @@ class HTTPConnection(asyncio.Protocol):
         "_noted_fields",
         "_parser",
         "_pending_error",
+        "_pending_head",
         "_pipeline",
         "_read_closed",
         "_read_paused",
         "_reading",
         "_since_head",
         "_started_at",
+        "_transfer_encoding",
         "_unusual",
         "_url",
         "client",
@@ -113,6 +132,8 @@ class HTTPConnection(asyncio.Protocol):
         self.peer_eof = False
         self.write_paused = False
         self._parser = httptools.HttpRequestParser(self)
+        #: Where received bytes go: the parser, or an upgrade request's body (_UpgradeBody).
+        self._feed: Callable[[bytes], None] = self._parser.feed_data
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         config = self.config
@@ -130,6 +151,8 @@ class HTTPConnection(asyncio.Protocol):
         self._chunked_received = 0
         self._expect_continue = False
         self._connection_header = False
+        #: The request's Transfer-Encoding field lines, joined as one list (RFC 9110 §5.3).
+        self._transfer_encoding: bytes | None = None
         #: Set by a header that needs on_headers_complete's slow path (Connection, Expect).
         self._unusual = False
         self._noted_fields = False
@@ -139,9 +162,13 @@ class HTTPConnection(asyncio.Protocol):
         self._read_closed = False
         self._read_paused = False
         self._pending_error: ProtocolError | None = None
+        #: The request _pending_error answers is a HEAD.
+        self._pending_head = False
         self._batch: list[bytes] | None = None
         self._detached = False
         self._leftover = b""
+        #: The start of a request line a read ended in (see _note_line), else None.
+        self._line: bytes | None = None
         self._dispatching = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._idle_since = 0.0
@@ -198,13 +225,26 @@ class HTTPConnection(asyncio.Protocol):
         # cheap bound on what httptools may be buffering for an unfinished head.
         self._since_head += len(data)
         try:
-            self._parser.feed_data(data)
+            # llhttp lets a run of SP pass between the parts of the request line (RFC
+            # 9112 §3 wants one): only a read holding two SP in a row, or continuing
+            # a request line, needs a look at its bytes.
+            # (find, not "in": bytes.__contains__ tries the needle as an int first and
+            # pays for the TypeError, 0.1 us more)
+            if self._line is None and data.find(b"  ") < 0:
+                self._feed(data)
+                if data[-1:] != b"\n" and self._reading is None:
+                    self._note_line(data)
+            else:
+                self._feed_checked(data)
         except httptools.HttpParserUpgrade as exc:
             self._on_upgrade(data, int(exc.args[0]) if exc.args else len(data))
         except httptools.HttpParserError as exc:
             if not self._read_closed:  # bytes after a final request are ignored
                 self._protocol_error(_as_protocol_error(exc))
                 return
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
         if self._since_head > self._head_guard:
             # One header field or target that never ends (httptools buffers it):
             # on_header enforces max_head_size per field, this bounds the rest.
@@ -240,6 +280,63 @@ class HTTPConnection(asyncio.Protocol):
                 self._finish(ex)
                 self._run_next()
 
+    def _note_line(self, data: bytes) -> None:
+        """The read ended inside a line, outside any body (cold): if that is a request
+        line, keep what came of it so the next read checks it whole."""
+        if self._headers:
+            return  # in the header section
+        tail = data[data.rfind(b"\n") + 1 :]
+        if self._url:  # past the start of the target: in the request line or a header line
+            if not tail.startswith(self._parser.get_method() + b" "):
+                return  # (a header line cannot start so: llhttp rejects SP in a name)
+        elif _METHOD_PREFIX.match(tail) is None:
+            return  # the end of a body, not the start of a method
+        self._line = tail
+
+    def _feed_checked(self, data: bytes) -> None:
+        """Feed ``data``, rejecting a request line with more than one SP between its
+        parts (cold: the read holds two SP in a row or continues a request line).
+
+        Lines without a SP pair go to the parser in bulk; the parser's state at the
+        start of each other line tells a request line (no target yet, no body)
+        from a header, body or trailer line. A Content-Length body may end inside a
+        line: its last bytes are fed first, so the next request starts a piece.
+        """
+        n = len(data)
+        pos = 0
+        try:
+            while pos < n:
+                line = self._line
+                if line is None:
+                    pair = data.find(b"  ", pos)
+                    start = data.rfind(b"\n", pos, pair if pair >= 0 else n) + 1
+                    if start > pos:  # up to the next line holding a pair, or the last one
+                        self._feed(data[pos:start])
+                        pos = start
+                        continue
+                    reading = self._reading
+                    if reading is not None and self._content_length > 0:
+                        left = self._content_length - reading.body_received
+                        if 0 < left < n - pos:
+                            self._feed(data[pos : pos + left])
+                            pos += left
+                            continue
+                    if reading is not None or self._url:  # a body, trailer or header line
+                        end = data.find(b"\n", pos) + 1 or n
+                        self._feed(data[pos:end])
+                        pos = end
+                        continue
+                    line = b""
+                end = data.find(b"\n", pos) + 1 or n
+                text = line + data[pos:end]
+                if b"  " in text:
+                    raise ProtocolError(400, "More than one SP in the request line")
+                self._line = None if text[-1] == 10 else text
+                self._feed(data[pos:end])
+                pos = end
+        except httptools.HttpParserUpgrade as exc:  # its offset is into the piece fed
+            raise httptools.HttpParserUpgrade(pos + int(exc.args[0])) from None
+
     def _on_upgrade(self, data: bytes, offset: int) -> None:
         """The parser stopped at an Upgrade (or CONNECT) request.
 
@@ -250,13 +347,32 @@ class HTTPConnection(asyncio.Protocol):
         after the head are kept for the new protocol.
         """
         last = self._pipeline[-1] if self._pipeline else self._current
+        if last is not None and self._feed == self._parser.feed_data:
+            # The request's own body, if any, is framed in HTTP/1.1 before any new
+            # protocol starts (RFC 9110 §7.8), and an app declining the upgrade reads
+            # it like any other; httptools skipped it: read it now.
+            last.keep_alive = False
+            value = next((v for k, v in last.headers if k == b"upgrade"), None)
+            if value is not None:
+                last.upgrade = value.strip().lower()
+            body = _UpgradeBody.for_request(self, last)
+            if body is not None:
+                last.body_complete = False
+                self._reading = last
+                self._feed = body.feed_data
+                try:
+                    body.feed_data(data[offset:])
+                    return  # more to come: reading goes on until the body ends
+                except httptools.HttpParserUpgrade as exc:  # ended: the rest is the new protocol's
+                    data, offset = data[offset:], int(exc.args[0])
+                except httptools.HttpParserError as exc:
+                    self._protocol_error(_as_protocol_error(exc))
+                    return
         self._read_closed = True
         if last is None:
             return
         last.keep_alive = False
-        value = next((v for k, v in last.headers if k == b"upgrade"), None)
-        if value is not None:
-            last.upgrade = value.strip().lower()
+        if last.upgrade is not None:
             self._leftover = data[offset:]
             if not self._read_paused:
                 self._read_paused = True
@@ -270,8 +386,8 @@ class HTTPConnection(asyncio.Protocol):
         after the request head; the caller sets its own protocol on the transport
         and resumes reading. From here on this HTTPConnection never touches it.
         """
-        if ex.upgrade is None or ex is not self._current or ex.response_started:
-            raise AppError("switch_protocols needs the current, unanswered upgrade request")
+        if ex.upgrade is None or ex is not self._current or ex.response_started or not ex.body_complete:
+            raise AppError("switch_protocols needs the current, unanswered upgrade request, its body read")
         ex.response_started = ex.response_complete = True
         ex.status = 101
         self._flush_batch()
@@ -314,6 +430,8 @@ class HTTPConnection(asyncio.Protocol):
         url = self._url = self._url + url
         if len(url) > self._max_target:
             raise ProtocolError(414, "URI Too Long")
+        if 35 in url:  # "#": RFC 9112 §3.2 has no fragment in a target (llhttp takes it)
+            raise ProtocolError(400, "Fragment in request target")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -327,7 +445,10 @@ class HTTPConnection(asyncio.Protocol):
                 # never steers framing (RFC 9112 §7.1.2); on_message_complete drops it.
                 if self._head_budget < 0:
                     raise ProtocolError(431, "Request Header Fields Too Large")
-            elif name == b"host" and self._head_budget >= 0:
+                if name == b"connection":
+                    # llhttp acts on it (closes after the message): it cannot be dropped.
+                    raise ProtocolError(400, "Connection field in trailer section")
+            elif name == b"host" and self._head_budget >= 0 and value in _VALID_HOSTS:
                 self._host_count += 1  # every request has one: spare it the call
             else:
                 self._special_header(name, value)
@@ -350,7 +471,12 @@ class HTTPConnection(asyncio.Protocol):
             target = self._check_target(target, headers)
         raw_method = parser.get_method()
         ex = Exchange(
-            self, _METHODS.get(raw_method) or raw_method.decode("ascii"), target, headers, version, keep_alive
+            self,
+            _METHODS.get(raw_method) or _rare_method(raw_method, target),
+            target,
+            headers,
+            version,
+            keep_alive,
         )
         if unusual:
             self._unusual = False
@@ -387,6 +513,13 @@ class HTTPConnection(asyncio.Protocol):
                 raise ProtocolError(400, "Repeated Host header")
         else:
             raise ProtocolError(505, "HTTP Version Not Supported")
+        transfer_encoding = self._transfer_encoding
+        if transfer_encoding is not None:
+            self._transfer_encoding = None
+            if version == "1.0":
+                # RFC 9112 §6.1: faulty framing; the connection closes after the 400.
+                raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            _check_codings(transfer_encoding)
         return version
 
     def _check_target(self, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -399,6 +532,7 @@ class HTTPConnection(asyncio.Protocol):
             method = self._parser.get_method().decode("ascii", "replace")
             target, authority = _non_origin_target(method, target)
             if authority is not None:
+                _check_host(authority)
                 # RFC 9112 §3.2.2: the target's authority wins over any Host field.
                 headers[:] = [(k, authority if k == b"host" else v) for k, v in headers]
         return target
@@ -441,6 +575,7 @@ class HTTPConnection(asyncio.Protocol):
         if self._head_budget < 0:
             raise ProtocolError(431, "Request Header Fields Too Large")
         if name == b"host":
+            _check_host(value)
             self._host_count += 1
         elif name == b"content-length":
             # llhttp has already rejected non-digits, signs and conflicting repeats.
@@ -448,11 +583,10 @@ class HTTPConnection(asyncio.Protocol):
             if self._content_length > self._max_body:
                 raise ProtocolError(413, "Content Too Large")
         elif name == b"transfer-encoding":
-            codings = [c.strip().lower() for c in value.split(b",")]
-            if codings[-1] != b"chunked":
-                raise ProtocolError(400, "Transfer-Encoding must end in chunked")
-            if len(codings) != 1:
-                raise ProtocolError(501, "Unsupported transfer coding")
+            # Judged in _check_head, as one list with any other TE field lines.
+            previous = self._transfer_encoding
+            self._transfer_encoding = value if previous is None else previous + b"," + value
+            self._unusual = True
         elif name == b"connection":
             self._connection_header = self._unusual = True
         elif name in _NOTED_FIELDS:
@@ -502,7 +636,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def _pipeline_drained(self) -> None:
         if self._pending_error is not None:
-            self._send_error(self._pending_error)
+            self._send_error(self._pending_error, self._pending_head)
         elif self._read_closed:
             if not self.closed and self._reading is None:
                 self.close()
@@ -552,7 +686,7 @@ class HTTPConnection(asyncio.Protocol):
             if ex.body_error is not None:
                 ex.response_started = ex.response_complete = True
                 ex.status = ex.body_error.status
-                self._send_error(ex.body_error)
+                self._send_error(ex.body_error, ex.method == "HEAD")
             else:
                 ex.respond(500, _TEXT_PLAIN, b"Internal Server Error", close=True)
         else:
@@ -571,7 +705,7 @@ class HTTPConnection(asyncio.Protocol):
                 if ex.body_error is not None and not self.closed:
                     ex.response_started = ex.response_complete = True
                     ex.status = ex.body_error.status
-                    self._send_error(ex.body_error)
+                    self._send_error(ex.body_error, ex.method == "HEAD")
                 elif not self.closed:
                     logger.error(
                         "Handler for %s %s returned without a response",
@@ -658,7 +792,7 @@ class HTTPConnection(asyncio.Protocol):
         self._read_closed = True
         current = self._current
         if current is None and not self._pipeline:
-            self._send_error(error)
+            self._send_error(error, self._head_in_progress())
             return
         # Earlier requests are answered first. A handler waiting for a body that
         # turned out malformed sees the client as gone, and its request gets this
@@ -674,19 +808,31 @@ class HTTPConnection(asyncio.Protocol):
             while self._pipeline and self._pipeline[-1] is not reading:
                 self._pipeline.pop()
             self._pipeline.pop()
+            self._pending_head = reading.method == "HEAD"
+        else:
+            self._pending_head = self._head_in_progress()
         self._pending_error = error
         if current is None:
             self._run_next()
 
-    def _send_error(self, error: ProtocolError) -> None:
+    def _send_error(self, error: ProtocolError, head: bool) -> None:
+        """Answer ``error`` and close; ``head``: the request it answers is a HEAD."""
         self._pending_error = None
         if not self.closed:
-            self.transport.write(error_response(error.status, error.message))
+            self.transport.write(error_response(error.status, error.message, head=head))
         self.close()
+
+    def _head_in_progress(self) -> bool:
+        """Whether the request head being parsed is a HEAD's (for an error answering it).
+
+        Its method is known once its target has started; before that the parser
+        still holds the previous request's method.
+        """
+        return bool(self._url) and self._parser.get_method() == b"HEAD"
 
     def timeout_head(self) -> None:
         """The request head did not arrive in time (slowloris): 408 and close."""
-        self._send_error(ProtocolError(408, "Request Timeout"))
+        self._send_error(ProtocolError(408, "Request Timeout"), self._head_in_progress())
 
     def is_idle(self) -> bool:
         return self._current is None and not self._pipeline
@@ -713,6 +859,77 @@ class HTTPConnection(asyncio.Protocol):
 
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+
+
+class _UpgradeBody:
+    """The body of a request asking for an Upgrade, read in place of the parser.
+
+    httptools has llhttp skip such a body (it assumes the next bytes belong to the
+    new protocol), so this reads it with the request's own framing and hands it to
+    the connection's body callbacks. ``feed_data`` raises ``HttpParserUpgrade`` with
+    the offset where the body ended, like the parser at an upgrade: the connection
+    then goes on as after an upgrade without a body.
+    """
+
+    __slots__ = ("conn", "done", "parser", "remaining")
+
+    def __init__(self, conn: HTTPConnection, content_length: int) -> None:
+        self.conn = conn
+        self.done = False
+        #: Content-Length bytes still to come, or -1 for chunked (the parser reads it).
+        self.remaining = content_length
+        self.parser: httptools.HttpRequestParser | None = None
+        if content_length < 0:
+            self.parser = httptools.HttpRequestParser(self)
+            self.parser.feed_data(b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
+
+    @classmethod
+    def for_request(cls, conn: HTTPConnection, ex: Exchange) -> _UpgradeBody | None:
+        """A reader for ``ex``'s body, None if it has none (its head was accepted:
+        one valid framing field at most, chunked the only coding)."""
+        for name, value in ex.headers:
+            if name == b"transfer-encoding":
+                return cls(conn, -1)
+            if name == b"content-length" and int(value) > 0:
+                return cls(conn, int(value))
+        return None
+
+    # -- parser callbacks (chunked) ---------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.conn._reading is not None:  # a trailer field, not the primer head's
+            self.conn.on_header(name, value)
+
+    def on_body(self, body: bytes) -> None:
+        self.conn.on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+    # -- fed by HTTPConnection.data_received --------------------------------------------
+    def feed_data(self, data: bytes) -> None:
+        end = self._take(data)
+        if end >= 0:
+            self.conn.on_message_complete()
+            raise httptools.HttpParserUpgrade(end)
+
+    def _take(self, data: bytes) -> int:
+        """Feed ``data``; the offset just after the body, or -1 if it has not ended."""
+        parser = self.parser
+        if parser is None:
+            n = min(self.remaining, len(data))
+            if n:
+                self.conn.on_body(data[:n])
+                self.remaining -= n
+            return n if self.remaining == 0 else -1
+        # A chunked body ends with a line: fed line by line, it ends at a piece's end.
+        start = 0
+        while start < len(data):
+            end = data.find(b"\n", start) + 1 or len(data)
+            parser.feed_data(data[start:end])
+            if self.done:
+                return end
+            start = end
+        return -1
 
 
 def _pace(transport: asyncio.Transport) -> None:
@@ -758,6 +975,39 @@ def _non_origin_target(method: str, target: bytes) -> tuple[bytes, bytes | None]
             path = b"/" + path
         return path, authority
     raise ProtocolError(400, "Invalid request target")
+
+
+def _check_host(value: bytes) -> None:
+    """Host syntax (RFC 9110 §7.2, RFC 3986 §3.2.2): 400 for an invalid value (cold)."""
+    if _HOST_SYNTAX.match(value) is None:
+        raise ProtocolError(400, "Invalid Host")
+    if len(_VALID_HOSTS) >= _VALID_HOSTS_MAX:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(value)
+
+
+def _check_codings(value: bytes) -> None:
+    """A request's Transfer-Encoding list (RFC 9112 §6.1, §6.3, §7): chunked last and
+    once, no empty element (strict: in the field that frames the body an odd list is
+    what smuggling tries), and no other coding (not implemented: 501)."""
+    codings = [c.strip().lower() for c in value.split(b",")]
+    if b"" in codings:
+        raise ProtocolError(400, "Empty element in Transfer-Encoding")
+    if codings[-1] != b"chunked" or b"chunked" in codings[:-1]:
+        raise ProtocolError(400, "Transfer-Encoding must end in chunked, applied once")
+    if len(codings) != 1:
+        raise ProtocolError(501, "Unsupported transfer coding")
+
+
+def _rare_method(raw_method: bytes, target: bytes) -> str:
+    """The name of a method outside _METHODS; CONNECT's target checked (cold)."""
+    method = raw_method.decode("ascii")
+    if method == "CONNECT":
+        # RFC 9112 §3.2.3: authority-form only, uri-host ":" port.
+        host, colon, port = target.rpartition(b":")
+        if not colon or not port or not host or target[0] == 47 or _HOST_SYNTAX.match(target) is None:
+            raise ProtocolError(400, "CONNECT needs an authority-form target")
+    return method
 
 
 def _as_protocol_error(exc: httptools.HttpParserError) -> ProtocolError:

@@ -153,8 +153,12 @@ def default_headers(date: bool, server: bool, now: float | None = None) -> bytes
     return b"".join(parts)
 
 
-def error_response(status: int, message: str, extra: bytes = b"") -> bytes:
-    """A complete close-delimited plain-text error response (no Date: cold path)."""
+def error_response(status: int, message: str, extra: bytes = b"", head: bool = False) -> bytes:
+    """A complete close-delimited plain-text error response (no Date: cold path).
+
+    ``head``: the answer to a HEAD request, whose head describes the content but
+    carries none (RFC 9110 §9.3.2).
+    """
     body = message.encode("utf-8", "replace") + b"\n"
     return (
         b"%s%scontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
@@ -162,6 +166,6 @@ def error_response(status: int, message: str, extra: bytes = b"") -> bytes:
             status_line(status),
             extra,
             len(body),
-            body,
+            b"" if head else body,
         )
     )
