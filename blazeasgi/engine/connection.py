@@ -14,8 +14,9 @@ A stamp is 0 while not timing. The data path stores the server's clock, which on
 the sweep advances: a positive stamp says the connection went idle (or a head
 began) *after* that time, possibly long after when a loop pass took seconds under
 overload. The sweep rewrites each positive stamp to minus its own time (it happened
-by then at the latest) and times the connection from there, so a stale clock can
-make a timeout late by a tick, never early (server.Server._on_tick).
+by then at the latest) and times the connection from there: a timeout fires between
+one and two ticks after it is due, never before, however stale the clock was
+(server.Server._on_tick).
 """
 
 from __future__ import annotations
