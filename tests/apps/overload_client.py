@@ -47,6 +47,15 @@ def _response_length(buf: bytes) -> int:
     return end + 4 + length
 
 
+def _send(sock: socket.socket) -> bool:
+    """Send a request (a few dozen bytes: the socket buffer has room); False if the peer is gone."""
+    try:
+        sock.send(REQUEST)
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+    return True
+
+
 def main(port: int, count: int, seconds: float) -> dict[str, float]:
     sel = selectors.DefaultSelector()
     conns: list[Conn] = []
@@ -83,9 +92,14 @@ def main(port: int, count: int, seconds: float) -> dict[str, float]:
                     sock.close()
                     open_count -= 1
                     continue
-                sock.send(REQUEST)  # a few dozen bytes into an empty buffer
                 conn.outstanding = True
-                sel.modify(sock, selectors.EVENT_READ, conn)
+                if _send(sock):
+                    sel.modify(sock, selectors.EVENT_READ, conn)
+                else:
+                    dropped += 1
+                    sel.unregister(sock)
+                    sock.close()
+                    open_count -= 1
                 continue
             try:
                 data = sock.recv(65536)
@@ -112,8 +126,12 @@ def main(port: int, count: int, seconds: float) -> dict[str, float]:
                 responses += 1
             if not conn.outstanding:
                 if sending:
-                    sock.send(REQUEST)
                     conn.outstanding = True
+                    if not _send(sock):  # the server closed after answering
+                        dropped += 1
+                        sel.unregister(sock)
+                        sock.close()
+                        open_count -= 1
                 else:
                     sel.unregister(sock)
                     sock.close()
