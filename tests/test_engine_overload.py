@@ -11,7 +11,10 @@ loop has not read yet.
 
 Here a client in its own process keeps 2,000 keep-alive connections busy against
 a handler shaped like FastAPI's (several suspensions and some CPU work per
-request) with a 1 s keep-alive timeout: every request sent must be answered.
+request) with a 1 s keep-alive timeout: every request sent must be answered. Two
+small tests then take each half of the fix alone (each fails without it), with a
+handler that blocks the loop longer than the timeout standing in for the
+overloaded pass.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import resource
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,14 +32,24 @@ from typing import Any
 import pytest
 
 from .conftest import RunningServer
+from .test_engine_framing import Client, get
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 2000
 SECONDS = 6.0
+#: For the two small tests: a keep-alive timeout, and how long /block holds the
+#: loop, longer than it (one pass that takes seconds, as under overload).
+KEEP_ALIVE = 2
+BLOCK = 2.5
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
+        return
+    if scope["path"] == "/block":  # answered in the pass it blocks
+        time.sleep(BLOCK)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"blocked"})
         return
     for _ in range(4):  # routing, dependencies, middleware: each a suspension
         await asyncio.sleep(0)
@@ -76,3 +90,46 @@ def test_overload_never_closes_a_connection_with_a_request_in_flight(
         pytest.skip(f"the client itself was starved for {result['max_gap']} s: {result}")
     assert result["dropped"] == 0, result
     assert result["unanswered"] == 0, result
+
+
+def test_connection_answered_in_a_long_pass_is_not_idle_yet(serve: Callable[..., RunningServer]) -> None:
+    """Answered at the end of a long pass, stamped with the clock of its start:
+    the connection looked idle for the whole pass and was closed at once.
+
+    The asyncio loop shows it (uvloop's order of phases happened to spare it).
+    """
+    srv = serve(app, lifespan="off", keep_alive_timeout=KEEP_ALIVE)
+    with srv.connect() as sock:
+        client = Client(sock)
+        client.send(get("/block"))
+        assert client.response().body == b"blocked"
+        time.sleep(0.3)  # the client thinks a little, well within the timeout
+        client.send(get("/"))
+        assert client.response().body == b"Hello, world!"
+
+
+def test_request_unread_in_the_socket_is_not_idle(serve: Callable[..., RunningServer]) -> None:
+    """A request the loop has not read yet keeps its connection, however late the tick.
+
+    Under uvloop the tick runs after the pass that reads sockets and before the
+    next: a request sent while that pass is blocked is still in the socket then.
+    """
+    srv = serve(app, lifespan="off", keep_alive_timeout=KEEP_ALIVE)
+    with srv.connect() as a_sock, srv.connect() as b_sock:
+        a, b = Client(a_sock), Client(b_sock)
+        for client in (a, b):  # B's next handler then runs at once in data_received
+            client.send(get("/"))
+            assert client.response().status == 200
+        # Once a tick has seen A idle its timeout runs. Block the loop right then
+        # and send A's next request while it is blocked, well within the timeout:
+        # the tick after the block finds A idle for longer than it, request unread.
+        clock = srv.state.clock
+        deadline = time.monotonic() + 3
+        while srv.state.clock == clock and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert srv.state.clock != clock, "no tick"
+        b.send(get("/block"))
+        time.sleep(0.2)
+        a.send(get("/"))
+        assert b.response().body == b"blocked"
+        assert a.response().body == b"Hello, world!"
