@@ -10,10 +10,18 @@ starts (no suspension to read it), and pipelined responses leave in one write.
 
 Timeouts cost nothing per request: the server sweeps every connection once a second
 and compares the timestamps kept here (``_idle_since``, ``_head_since``) to its clock.
+A stamp is 0 while not timing. The data path stores the server's clock, which only
+the sweep advances: a positive stamp says the connection went idle (or a head
+began) *after* that time, possibly long after when a loop pass took seconds under
+overload. The sweep rewrites each positive stamp to minus its own time (it happened
+by then at the latest) and times the connection from there: a timeout fires between
+one and two ticks after it is due, never before, however stale the clock was
+(server.Server._on_tick).
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import logging
 import re
@@ -23,6 +31,12 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import httptools
+
+try:  # FIONREAD, for HTTPConnection.unread_bytes
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from ..logs import log_access
 from .errors import AppError, ClientDisconnected, ProtocolError
@@ -835,7 +849,32 @@ class HTTPConnection(asyncio.Protocol):
         self._send_error(ProtocolError(408, "Request Timeout"), self._head_in_progress())
 
     def is_idle(self) -> bool:
-        return self._current is None and not self._pipeline
+        """No request being read, queued or handled, and no bytes the loop has not read.
+
+        Closing such a connection drops nothing the client sent. Bytes waiting in
+        the socket are a request the loop has not reached yet (overload, or a
+        client that just sent), not idleness.
+        """
+        if self._current is not None or self._pipeline or self._reading is not None:
+            return False
+        return not self.unread_bytes()
+
+    def unread_bytes(self) -> int:
+        """Bytes received for this connection that the loop has not read yet (0 if unknown).
+
+        A system call: for the sweep and the shutdown, never per request.
+        """
+        if fcntl is None or self.transport is None:  # pragma: no cover - Windows
+            return 0
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return 0
+        count = array.array("i", [0])
+        try:
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
+        except (OSError, ValueError):  # closed meanwhile
+            return 0
+        return count[0]
 
     def close(self) -> None:
         """Close once everything written so far (batched responses too) is sent."""

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import array
 import asyncio
 import logging
 import signal
 import socket
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
-
-try:  # FIONREAD, for the graceful drain (see _unread_bytes)
-    import fcntl
-    import termios
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 from ..config import Config
 from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
@@ -28,6 +21,11 @@ logger = logging.getLogger("blazeasgi.error")
 #: Seconds a draining server still waits for requests on connections it had
 #: accepted (see Server._drain) before closing the idle ones.
 _ACCEPT_GRACE = 0.1
+#: Seconds from one sweep of the timeouts to the next (at least: a busy loop runs it late).
+_TICK = 1.0
+#: Slack in comparing two sweep times: uvloop's clock counts milliseconds, and
+#: ticks 1 s apart can differ by 0.9999999 once divided into seconds.
+_CLOCK_GRAIN = 0.001
 
 #: What an interface gives the engine per request: None when the response was
 #: produced synchronously, else a coroutine the engine runs (see tasks.RunnerPool).
@@ -222,12 +220,12 @@ class Server:
         # closing it would answer that request with a reset.
         await asyncio.sleep(_ACCEPT_GRACE)
         for conn in list(state.connections):
-            if conn.is_idle() and not _unread_bytes(conn):
+            if conn.is_idle():
                 conn.close()
         while (state.connections or state.websockets) and state.loop.time() < deadline:
             await asyncio.sleep(0.05)
             for conn in list(state.connections):
-                if conn.is_idle() and not _unread_bytes(conn):
+                if conn.is_idle():
                     conn.close()
         if state.connections or state.websockets:
             logger.warning(
@@ -248,37 +246,48 @@ class Server:
     def _schedule_tick(self) -> None:
         state = self.state
         assert state is not None
-        self._tick = state.loop.call_later(1.0, self._on_tick)
+        self._tick = state.loop.call_later(_TICK, self._on_tick)
 
     def _on_tick(self) -> None:
+        """Refresh the clock; close idle connections, answer slow heads with 408.
+
+        Stamps are read as the connection docstring says: a positive one was taken
+        from the clock before this refresh, and the event happened somewhere
+        between that tick and this one. Under overload that can be seconds (a loop
+        pass reading thousands of sockets runs no timers), and timing from the stale
+        clock closed connections that had just been answered, their next request
+        already in the socket. So each positive stamp becomes this tick's time,
+        made negative to mark it done, and the timeout runs from there. A
+        connection is then closed only if still idle by is_idle (nothing read,
+        queued, handled or unread) and done writing; a head times out only if no
+        more of it waits unread.
+        """
         state = self.state
         assert state is not None
         state.refresh()
         now = state.clock
         config = self.config
-        keep_alive, head_timeout = config.keep_alive_timeout, config.head_timeout
+        keep_alive = config.keep_alive_timeout - _CLOCK_GRAIN
+        head_timeout = config.head_timeout - _CLOCK_GRAIN
         for conn in list(state.connections):
-            if conn._head_since and now - conn._head_since >= head_timeout:
-                conn.timeout_head()
-            elif conn._idle_since and now - conn._idle_since >= keep_alive:
-                conn.close()
+            head = conn._head_since
+            if head:
+                if head > 0:
+                    conn._head_since = -now
+                elif now + head >= head_timeout and not conn.unread_bytes():
+                    conn.timeout_head()
+                continue
+            idle = conn._idle_since
+            if idle > 0:
+                conn._idle_since = -now
+            elif idle and now + idle >= keep_alive and conn.is_idle():
+                if conn.transport.get_write_buffer_size():
+                    # Still answering (a slow reader): idle from when that ends.
+                    conn._idle_since = now
+                else:
+                    conn.close()
         state.runners.trim()
         self._schedule_tick()
-
-
-def _unread_bytes(conn: HTTPConnection) -> int:
-    """Bytes received for ``conn`` that the loop has not read yet (0 if unknown)."""
-    if fcntl is None or conn.transport is None:  # pragma: no cover - Windows
-        return 0
-    sock = conn.transport.get_extra_info("socket")
-    if sock is None:
-        return 0
-    count = array.array("i", [0])
-    try:
-        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
-    except (OSError, ValueError):  # closed meanwhile
-        return 0
-    return count[0]
 
 
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
