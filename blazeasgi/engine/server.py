@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from ..config import Config
+from ..errors import BlazeasgiError
 from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
 from ..tls import ServerTLS, load_tls
 from .connection import HTTPConnection
@@ -52,7 +53,7 @@ class LiveWebSocket(Protocol):
     def abort(self) -> None: ...
 
 
-class StartupFailed(Exception):
+class StartupFailed(BlazeasgiError):
     """The application's startup (lifespan) failed; the message says why."""
 
 
