@@ -21,9 +21,10 @@ from . import __version__
 from .asgi.adapter import ASGIAdapter
 from .asgi.interfaces import as_asgi3
 from .config import Config
-from .engine.server import ServedApp, Server, StartupFailed
+from .engine.server import ServedApp, StartupFailed
 from .envconfig import parse_args
 from .errors import BlazeasgiError
+from .lifecycle import Announced, AnnouncingServer
 from .logs import configure_logging
 from .native.app import App
 from .options import add_options, config_kwargs
@@ -259,9 +260,11 @@ def serve(
     factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
     link: WorkerLink | None = None,
 ) -> int:
-    """Serve until SIGINT/SIGTERM. ``link``: this is a worker; its master logs
-    where it serves and when it stops, and replaces it at --limit-max-requests."""
-    server = Server(app, config, on_max_requests=link.retire if link is not None else None)
+    """Serve until SIGINT/SIGTERM, logging uvicorn's lines (blazeasgi.lifecycle).
+    ``link``: this is a worker; its master logs where it serves and when it
+    stops, and replaces it at --limit-max-requests."""
+    announced = Announced(app, process=link is None)
+    server = AnnouncingServer(announced, config, on_max_requests=link.retire if link is not None else None)
 
     async def run() -> None:
         task = asyncio.ensure_future(server.serve(sockets))
@@ -288,6 +291,7 @@ def serve(
             sock.close()
     if link is None:
         logger.info("Stopped")
+        logger.info("Finished server process [%d]", os.getpid())
     return 0
 
 

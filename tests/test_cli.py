@@ -350,3 +350,35 @@ def test_missing_module_or_attribute_stays_one_line(target: str) -> None:
     out = run_cli(target, "--port", str(free_port()))
     assert_one_line_error(out)
     assert "File " not in out.stderr
+
+
+# -- uvicorn's lifecycle lines ------------------------------------------------------------------------
+def _in_order(log: list[str], expected: list[str]) -> list[str]:
+    """The log lines that contain one of ``expected``, in the order they came."""
+    return [want for line in log for want in expected if line.endswith(want)]
+
+
+def test_lifecycle_lines_in_order(blaze) -> None:
+    b, _ = start_tcp(blaze, f"{APPS}:app")
+    assert b.stop() == 0
+    pid = b.proc.pid
+    expected = [
+        f"Started server process [{pid}]",
+        "Waiting for application startup.",
+        "Application startup complete.",
+        "(press CTRL+C to quit)",
+        "Shutting down",
+        "Waiting for application shutdown.",
+        "Application shutdown complete.",
+        f"Finished server process [{pid}]",
+    ]
+    assert _in_order(b.log, expected) == expected, b.log
+
+
+def test_lifecycle_lines_without_lifespan(blaze) -> None:
+    b, _ = start_tcp(blaze, f"{APPS}:app", "--lifespan", "off")
+    assert b.stop() == 0
+    pid = b.proc.pid
+    expected = [f"Started server process [{pid}]", "Shutting down", f"Finished server process [{pid}]"]
+    assert _in_order(b.log, expected) == expected, b.log
+    assert not [line for line in b.log if "application startup" in line or "application shutdown" in line]
