@@ -1,7 +1,9 @@
 """``blazeasgi module:app``: load a native App or an ASGI app and serve it.
 
-Flags keep uvicorn's names. Every user error (unimportable app, port in use,
-failed startup) is one line on stderr and exit code 1, never a traceback.
+Flags keep uvicorn's names (defined in blazeasgi/options.py). Every user error
+(a BlazeasgiError: app not found, port in use, failed startup) is one line on
+stderr and exit code 1; only an exception raised by the user's own module while
+it is imported shows its traceback first.
 """
 
 from __future__ import annotations
