@@ -1,7 +1,9 @@
 """``blazeasgi module:app``: load a native App or an ASGI app and serve it.
 
-Flags keep uvicorn's names. Every user error (unimportable app, port in use,
-failed startup) is one line on stderr and exit code 1, never a traceback.
+Flags keep uvicorn's names (defined in blazeasgi/options.py). Every user error
+(a BlazeasgiError: app not found, port in use, failed startup) is one line on
+stderr and exit code 1; only an exception raised by the user's own module while
+it is imported shows its traceback first.
 """
 
 from __future__ import annotations
@@ -13,249 +15,57 @@ import logging
 import os
 import socket
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
 from .asgi.adapter import ASGIAdapter
-from .asgi.interfaces import INTERFACES, as_asgi3
+from .asgi.interfaces import as_asgi3
 from .config import Config
-from .engine.server import ServedApp, Server, StartupFailed
-from .envconfig import EnvFileError, parse_args
-from .logs import LOG_LEVELS, LogConfigError, access_log_format_arg, configure_logging
+from .engine.server import ServedApp, StartupFailed
+from .envconfig import parse_args
+from .errors import BlazeasgiError
+from .lifecycle import Announced, AnnouncingServer
+from .logs import configure_logging
 from .native.app import App
+from .options import add_options, config_kwargs
 from .proxy import TrustedHosts
-from .sockets import ListenError, describe, parse_mode
+from .sockets import describe
 from .sockets import open_sockets as listening_sockets
-from .supervisor import UsageError, WorkerLink, max_requests, run_master, wants_master
-from .supervisor import add_arguments as add_process_arguments
-from .tls import TLSConfigError, load_tls
+from .supervisor import WorkerLink, max_requests, run_master, wants_master
+from .tls import load_tls
 
 logger = logging.getLogger("blazeasgi.error")
 DEFAULTS = Config()
 
 
-class AppLoadError(Exception):
+class AppLoadError(BlazeasgiError):
     """The app named on the command line could not be loaded."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI's parser: the APP argument, then every option of blazeasgi.options."""
     p = argparse.ArgumentParser(
         prog="blazeasgi",
         description="Serve a native blazeasgi App or any ASGI 3 application.",
+        epilog=BENCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("app", help="the application as module:attribute, e.g. main:app")
-    p.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="bind address or host name, every address it resolves to; '::' is dual-stack "
-        "IPv6+IPv4 where the OS allows (default: 127.0.0.1)",
-    )
-    p.add_argument("--port", type=int, default=8000, help="bind port (default: 8000)")
-    p.add_argument("--uds", help="bind to this UNIX domain socket instead (a stale socket file is replaced)")
-    p.add_argument(
-        "--uds-perms",
-        type=_file_mode,
-        default=None,
-        metavar="MODE",
-        help="mode of the --uds socket file, e.g. 660 or 0o660 (default: 0o666, as uvicorn)",
-    )
-    p.add_argument(
-        "--fd",
-        type=int,
-        help="serve on this already-open socket file descriptor "
-        "(systemd socket activation via LISTEN_FDS needs no flag)",
-    )
-    p.add_argument("--backlog", type=int, default=DEFAULTS.backlog, help="listen backlog (default: 2048)")
-    p.add_argument("--ssl-certfile", metavar="PATH", help="PEM certificate (chain): serve HTTPS")
-    p.add_argument("--ssl-keyfile", metavar="PATH", help="PEM private key (default: in --ssl-certfile)")
-    p.add_argument("--ssl-keyfile-password", metavar="PASSWORD", help="password of an encrypted key")
-    p.add_argument(
-        "--ssl-ca-certs", metavar="PATH", help="CA bundle (or hashed directory) for client certificates"
-    )
-    p.add_argument(
-        "--ssl-cert-reqs",
-        type=int,
-        choices=[0, 1, 2],
-        default=DEFAULTS.ssl_cert_reqs,
-        help="client certificate: 0 none, 1 optional, 2 required (default: 0)",
-    )
-    p.add_argument(
-        "--ssl-ciphers",
-        default=DEFAULTS.ssl_ciphers,
-        help="OpenSSL cipher list for TLS <= 1.2 (default: Python's AEAD-only list; uvicorn uses TLSv1)",
-    )
-    p.add_argument(
-        "--ssl-version",
-        type=int,
-        default=None,
-        help="ssl.PROTOCOL_* number as uvicorn: 17 or 2 negotiate (default), 5 pins TLS 1.2",
-    )
-    p.add_argument(
-        "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (default: auto)"
-    )
-    p.add_argument(
-        "--lifespan", choices=["auto", "on", "off"], default="auto", help="ASGI lifespan (default: auto)"
-    )
-    p.add_argument(
-        "--interface",
-        choices=list(INTERFACES),
-        default="auto",
-        help="application interface: ASGI 3, ASGI 2 or WSGI (default: auto, as uvicorn detects it)",
-    )
-    p.add_argument("--root-path", default="", help="ASGI root_path for apps mounted under a prefix")
-    p.add_argument("--factory", action="store_true", help="treat APP as a factory called with no arguments")
-    p.add_argument("--app-dir", default=".", help="directory added to sys.path before importing (default: .)")
-    p.add_argument(
-        "--timeout-keep-alive",
-        type=float,
-        default=DEFAULTS.keep_alive_timeout,
-        help="close idle keep-alive connections after this many seconds (default: 5)",
-    )
-    p.add_argument(
-        "--timeout-request-head",
-        type=float,
-        default=DEFAULTS.head_timeout,
-        help="a request head must arrive within this many seconds (default: 10)",
-    )
-    p.add_argument(
-        "--timeout-graceful-shutdown",
-        type=float,
-        default=DEFAULTS.graceful_shutdown_timeout,
-        help="seconds in-flight requests get on shutdown (default: 30)",
-    )
-    p.add_argument(
-        "--limit-concurrency", type=int, default=0, help="max connections; 503 past it (default: none)"
-    )
-    p.add_argument(
-        "--limit-request-body",
-        type=int,
-        default=DEFAULTS.max_body_size,
-        help="max request body bytes (default: 1 GiB; 0 = none)",
-    )
-    p.add_argument(
-        "--limit-request-head",
-        type=int,
-        default=DEFAULTS.max_head_size,
-        help="max request head bytes (default: 65536)",
-    )
-    p.add_argument(
-        "--limit-request-fields",
-        type=int,
-        default=DEFAULTS.max_header_count,
-        help="max header fields (default: 100)",
-    )
-    p.add_argument(
-        "--ws",
-        choices=["auto", "none", "websockets", "wsproto"],
-        default=DEFAULTS.ws,
-        help="WebSocket frame library; none serves upgrades as plain HTTP (default: auto)",
-    )
-    p.add_argument(
-        "--ws-max-size",
-        type=int,
-        default=DEFAULTS.ws_max_size,
-        help="largest incoming WebSocket message in bytes; past it: close 1009 (default: 16777216)",
-    )
-    p.add_argument(
-        "--ws-ping-interval",
-        type=float,
-        default=DEFAULTS.ws_ping_interval,
-        help="seconds between WebSocket keepalive pings; 0 disables (default: 20)",
-    )
-    p.add_argument(
-        "--ws-ping-timeout",
-        type=float,
-        default=DEFAULTS.ws_ping_timeout,
-        help="seconds a keepalive pong may take before closing with 1011; 0 waits forever (default: 20)",
-    )
-    p.add_argument(
-        "--ws-per-message-deflate",
-        type=_on_off,
-        default=DEFAULTS.ws_per_message_deflate,
-        metavar="BOOL",
-        help="offer permessage-deflate compression (default: true)",
-    )
-    _switch(
-        p,
-        "proxy-headers",
-        True,
-        "trust Forwarded and X-Forwarded-For/-Proto from --forwarded-allow-ips (default)",
-        "ignore proxy headers",
-    )
-    p.add_argument(
-        "--forwarded-allow-ips",
-        default=None,
-        help="proxies to trust, comma-separated: addresses, networks (10.0.0.0/8), names, "
-        "'unix:' (Unix socket peers) or '*' (default: $FORWARDED_ALLOW_IPS or 127.0.0.1,::1)",
-    )
-    p.add_argument(
-        "--forwarded-host",
-        action="store_true",
-        default=False,
-        help="also take the Host from a trusted proxy's X-Forwarded-Host/-Port or Forwarded host= "
-        "(off: only safe if the proxy sets or strips them)",
-    )
-    p.add_argument(
-        "--log-level",
-        choices=list(LOG_LEVELS),
-        default=None,
-        help="log level (default: info; with --log-config, the file's)",
-    )
-    p.add_argument(
-        "--log-config",
-        metavar="PATH",
-        help="logging config file: .json or .yaml/.yml (dictConfig) or .ini/.conf (fileConfig); "
-        "it replaces blazeasgi's own handlers",
-    )
-    _switch(p, "use-colors", None, "colour level names (default: on a terminal)", "never colour the log")
-    p.add_argument(
-        "--access-log-format",
-        type=access_log_format_arg,
-        default=DEFAULTS.access_log_format,
-        metavar="FORMAT",
-        help="%%-format of the access line; fields: client, method, path, version, status, bytes, "
-        "duration_ms, header_<name> (e.g. %%(header_user_agent)s) "
-        "(default: '%%(client)s - \"%%(method)s %%(path)s HTTP/%%(version)s\" %%(status)d "
-        "%%(bytes)d %%(duration_ms).1fms')",
-    )
-    p.add_argument(
-        "--env-file",
-        metavar="PATH",
-        help="load KEY=VALUE lines into the environment before the app is imported; "
-        "every --flag also reads BLAZEASGI_FLAG from the environment",
-    )
-    _switch(p, "access-log", True, "log each request (default)", "do not log each request")
-    _switch(p, "server-header", True, "send Server (default)", "do not send Server")
-    _switch(p, "date-header", True, "send Date (default)", "do not send Date")
-    add_process_arguments(p)  # --workers, --limit-max-requests, --reload: supervisor.py
+    add_options(p)
     p.add_argument("--version", action="version", version=f"blazeasgi {__version__}")
     return p
 
 
-def _switch(p: argparse.ArgumentParser, name: str, default: bool | None, on: str, off: str) -> None:
-    """``--name`` / ``--no-name``, uvicorn's spelling of an on/off flag (envconfig
-    reads both as one BLAZEASGI_NAME boolean)."""
-    dest = name.replace("-", "_")
-    p.add_argument(f"--{name}", dest=dest, action="store_true", default=default, help=on)
-    p.add_argument(f"--no-{name}", dest=dest, action="store_false", help=off)
-
-
-def _on_off(value: str) -> bool:
-    """uvicorn's --ws-per-message-deflate takes a boolean value."""
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
-def _file_mode(value: str) -> int:
-    try:
-        return parse_mode(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+BENCH_HELP = """\
+subcommand:
+  blazeasgi bench APP [--path /...]
+                        serve your own app on blazeasgi and on uvicorn under the same
+                        load (wrk) and print the ratio per path; needs
+                        `pip install 'blazeasgi[bench]'` and wrk on PATH
+                        (blazeasgi bench --help for its options)
+"""
 
 
 def import_from_string(target: str, factory: bool = False) -> Any:
@@ -268,8 +78,10 @@ def import_from_string(target: str, factory: bool = False) -> Any:
         if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
             raise AppLoadError(f'Error importing "{module_name}": {exc}') from exc
         raise AppLoadError(f'Could not import module "{module_name}".') from exc
-    except Exception as exc:
-        raise AppLoadError(f'Error importing "{module_name}": {type(exc).__name__}: {exc}') from exc
+    except Exception as exc:  # raised by the user's own code: show where
+        error = AppLoadError(f'Error importing "{module_name}": {type(exc).__name__}: {exc}')
+        error.details = user_traceback(exc)
+        raise error from exc
     obj: Any = module
     try:
         for attr in attrs.split("."):
@@ -284,6 +96,29 @@ def import_from_string(target: str, factory: bool = False) -> Any:
         except Exception as exc:
             raise AppLoadError(f'Factory "{target}" failed: {type(exc).__name__}: {exc}') from exc
     return obj
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of an exception the user's module raised while imported,
+    without the frames of blazeasgi and importlib above it: it ends at the
+    user's file and line (a SyntaxError shows its line and caret)."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<frozen importlib")
+        and os.path.abspath(frame.filename) not in _IMPORT_MACHINERY
+    ]
+    text = "".join(traceback.format_exception_only(type(exc), exc))
+    if not frames:
+        return text
+    return (
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.StackSummary.from_list(frames).format())
+        + text
+    )
+
+
+_IMPORT_MACHINERY = frozenset({os.path.abspath(__file__), os.path.abspath(importlib.__file__ or "")})
 
 
 def to_served_app(
@@ -360,34 +195,9 @@ def open_sockets(args: argparse.Namespace) -> list[socket.socket]:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    return Config(
-        keep_alive_timeout=args.timeout_keep_alive,
-        head_timeout=args.timeout_request_head,
-        graceful_shutdown_timeout=args.timeout_graceful_shutdown,
-        max_connections=args.limit_concurrency,
-        max_body_size=args.limit_request_body,
-        max_head_size=args.limit_request_head,
-        max_header_count=args.limit_request_fields,
-        backlog=args.backlog,
-        access_log=args.access_log,
-        access_log_format=args.access_log_format,
-        server_header=args.server_header,
-        date_header=args.date_header,
-        root_path=args.root_path,
-        ws=args.ws,
-        ws_max_size=args.ws_max_size,
-        ws_ping_interval=args.ws_ping_interval,
-        ws_ping_timeout=args.ws_ping_timeout,
-        ws_per_message_deflate=args.ws_per_message_deflate,
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
-        ssl_keyfile_password=args.ssl_keyfile_password,
-        ssl_ca_certs=args.ssl_ca_certs,
-        ssl_cert_reqs=args.ssl_cert_reqs,
-        ssl_ciphers=args.ssl_ciphers,
-        ssl_version=args.ssl_version,
-        max_requests=max_requests(args),
-    )
+    """The Config the parsed options describe. Call it once per process: each call
+    draws a fresh --limit-max-requests-jitter."""
+    return Config(**config_kwargs(args), max_requests=max_requests(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -396,44 +206,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .bench import main as bench_main
 
         return bench_main(argv[1:])
-    try:
-        # BLAZEASGI_* variables and --env-file, all before the app is imported.
-        args = parse_args(build_parser(), argv)
-        configure_logging(args.log_level, args.log_config, args.use_colors)
-    except (EnvFileError, LogConfigError) as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
     # A worker of a master (supervisor.py) serves the master's sockets and reports
     # errors to it; else --workers N, --reload or max-requests make this the master.
     link = WorkerLink.from_environ()
     try:
-        if link is None and wants_master(args):
-            return run_master(args, argv, open_sockets, lambda sock: _describe(sock, config_from_args(args)))
-    except UsageError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        # A bad certificate, key or password: one line now, before the app loads.
-        load_tls(config_from_args(args))
-        sys.path.insert(0, os.path.abspath(args.app_dir))
-        if args.proxy_headers:  # before the import, which may build an App that reads it
-            check_forwarded_allow_ips(args.forwarded_allow_ips)
-        served = to_served_app(
-            import_from_string(args.app, args.factory),
-            args.root_path,
-            args.lifespan,
-            args.interface,
-            proxy_headers=args.proxy_headers,
-            forwarded_allow_ips=args.forwarded_allow_ips,
-            forwarded_host=args.forwarded_host,
-        )
-        factory = loop_factory(args.loop)
-        sockets = open_sockets(args) if link is None else link.sockets()
-    except (AppLoadError, ListenError, TLSConfigError) as exc:
+        return _main(argv, link)
+    except BlazeasgiError as exc:  # every one-line user error of ours ends here
+        if exc.details:
+            sys.stderr.write(exc.details)
+            sys.stderr.flush()
         return _fail(str(exc), link)
     except OSError as exc:
         return _fail(f"could not bind: {exc}", link)
-    config = config_from_args(args)
+
+
+def _main(argv: list[str], link: WorkerLink | None) -> int:
+    # BLAZEASGI_* variables and --env-file, all before the app is imported.
+    args = parse_args(build_parser(), argv)
+    configure_logging(args.log_level, args.log_config, args.use_colors)
+    config = config_from_args(args)  # once: it draws this process's max-requests jitter
+    if link is None and wants_master(args):
+        return run_master(args, argv, open_sockets, lambda sock: _describe(sock, config))
+    # A bad certificate, key or password: one line now, before the app loads.
+    load_tls(config)
+    sys.path.insert(0, os.path.abspath(args.app_dir))
+    if args.proxy_headers:  # before the import, which may build an App that reads it
+        check_forwarded_allow_ips(args.forwarded_allow_ips)
+    served = to_served_app(
+        import_from_string(args.app, args.factory),
+        args.root_path,
+        args.lifespan,
+        args.interface,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        forwarded_host=args.forwarded_host,
+    )
+    factory = loop_factory(args.loop)
+    sockets = open_sockets(args) if link is None else link.sockets()
     return serve(served, config, sockets, factory, link)
 
 
@@ -453,9 +262,11 @@ def serve(
     factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
     link: WorkerLink | None = None,
 ) -> int:
-    """Serve until SIGINT/SIGTERM. ``link``: this is a worker; its master logs
-    where it serves and when it stops, and replaces it at --limit-max-requests."""
-    server = Server(app, config, on_max_requests=link.retire if link is not None else None)
+    """Serve until SIGINT/SIGTERM, logging uvicorn's lines (blazeasgi.lifecycle).
+    ``link``: this is a worker; its master logs where it serves and when it
+    stops, and replaces it at --limit-max-requests."""
+    announced = Announced(app, process=link is None)
+    server = AnnouncingServer(announced, config, on_max_requests=link.retire if link is not None else None)
 
     async def run() -> None:
         task = asyncio.ensure_future(server.serve(sockets))
@@ -482,6 +293,7 @@ def serve(
             sock.close()
     if link is None:
         logger.info("Stopped")
+        logger.info("Finished server process [%d]", os.getpid())
     return 0
 
 

@@ -2,11 +2,12 @@
 
 Every long option ``--some-flag`` of the CLI parser takes its default from
 ``BLAZEASGI_SOME_FLAG`` when that is set, converted by the option's own ``type``
-and ``choices``, so the rule holds for flags added later without a table. Order
-of precedence: command line, then the environment, then the env file (it only
-fills variables the environment lacks, as python-dotenv does by default), then
-the parser's default. The env file is loaded into ``os.environ`` before the app
-is imported, so the app sees its variables too.
+and ``choices``, so the rule holds for any parser (blazeasgi.options also names
+uvicorn's unprefixed aliases). Order of precedence: command line, then the
+environment, then the env file (it only fills variables the environment lacks,
+as python-dotenv does by default), then the parser's default. The env file is
+loaded into ``os.environ`` before the app is imported, so the app sees its
+variables too.
 
 Kinds of option:
   * a value (``--port``): the variable is one value;
@@ -24,13 +25,14 @@ import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+from .errors import BlazeasgiError
+from .options import ENV_ALIASES
+
 PREFIX = "BLAZEASGI_"
 
-#: uvicorn's unprefixed variables, honoured when the BLAZEASGI_ one is unset.
-UNPREFIXED = {
-    "--forwarded-allow-ips": "FORWARDED_ALLOW_IPS",
-    "--workers": "WEB_CONCURRENCY",
-}
+#: uvicorn's unprefixed variables, honoured when the BLAZEASGI_ one is unset
+#: (the ``env`` of blazeasgi.options.OPTIONS).
+UNPREFIXED = ENV_ALIASES
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -38,7 +40,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _SKIPPED_ACTIONS = (argparse._HelpAction, argparse._VersionAction)
 
 
-class EnvFileError(Exception):
+class EnvFileError(BlazeasgiError):
     """The ``--env-file`` could not be read or parsed; the message is one line."""
 
 

@@ -22,6 +22,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .errors import BlazeasgiError
+
 if TYPE_CHECKING:
     from .engine.exchange import Exchange
 
@@ -237,7 +239,7 @@ class JSONFormatter(logging.Formatter):
 
 
 # -- set-up -------------------------------------------------------------------------------
-class LogConfigError(Exception):
+class LogConfigError(BlazeasgiError):
     """A ``--log-config`` file could not be read or applied; the message is one line."""
 
 

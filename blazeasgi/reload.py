@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import BlazeasgiError
+
 logger = logging.getLogger("blazeasgi.error")
 
 #: What restarts the workers by default: Python sources, as uvicorn.
@@ -40,7 +42,7 @@ def combine_patterns(includes: Sequence[str], excludes: Sequence[str]) -> tuple[
     return include, exclude
 
 
-class ReloadUnavailable(Exception):
+class ReloadUnavailable(BlazeasgiError):
     """--reload cannot run: watchfiles is missing or a --reload-dir does not exist."""
 
 

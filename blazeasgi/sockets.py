@@ -22,6 +22,8 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import BlazeasgiError
+
 #: uvicorn's mode for a --uds socket file: any local user may connect (the
 #: directory's permissions still apply). --uds-perms 660 keeps it to the group.
 DEFAULT_UDS_PERMS = 0o666
@@ -32,7 +34,7 @@ SD_LISTEN_FDS_START = 3
 _ABSENT_ADDRESS = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 
 
-class ListenError(OSError):
+class ListenError(BlazeasgiError, OSError):
     """The sockets cannot be opened; the message is one line for the user.
 
     An OSError, so that code catching bind errors the usual way catches it too.

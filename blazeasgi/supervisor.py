@@ -44,7 +44,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .sockets import ListenError, bind_tcp, systemd_fds
+from .errors import BlazeasgiError
+from .sockets import bind_tcp, systemd_fds
 
 if TYPE_CHECKING:
     from .engine.server import Server
@@ -64,65 +65,11 @@ RESPAWN_DELAY, RESPAWN_DELAY_MAX = 1.0, 30.0
 READY, RETIRE, ERROR = b"R", b"M", b"E"
 
 
-class UsageError(Exception):
+class UsageError(BlazeasgiError):
     """A bad flag or environment value: reported as one line, exit code 1."""
 
 
-# -- command line -----------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The process flags, with uvicorn's names (--reuse-port is Granian's idea)."""
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="worker processes; more than 1 starts a master process (default: $WEB_CONCURRENCY or 1)",
-    )
-    p.add_argument(
-        "--reuse-port",
-        dest="reuse_port",
-        action="store_true",
-        default=None,
-        help="give each worker its own SO_REUSEPORT socket (default on Linux for TCP: spreads load evenly)",
-    )
-    p.add_argument(
-        "--no-reuse-port",
-        dest="reuse_port",
-        action="store_false",
-        help="let every worker accept from one shared socket instead",
-    )
-    p.add_argument(
-        "--limit-max-requests",
-        type=int,
-        default=0,
-        help="replace a worker after it has served this many requests (default: never)",
-    )
-    p.add_argument(
-        "--limit-max-requests-jitter",
-        type=int,
-        default=0,
-        help="add random 0..N to each worker's --limit-max-requests so they do not restart together",
-    )
-    p.add_argument("--reload", action="store_true", help="restart the workers when source files change")
-    p.add_argument(
-        "--reload-dir",
-        action="append",
-        metavar="DIR",
-        help="directory to watch, repeatable (default: the current directory)",
-    )
-    p.add_argument(
-        "--reload-include",
-        action="append",
-        metavar="GLOB",
-        help="file pattern that also triggers a reload, repeatable (added to *.py)",
-    )
-    p.add_argument(
-        "--reload-exclude",
-        action="append",
-        metavar="GLOB",
-        help="file or directory pattern to ignore too, repeatable (added to .* *.py[cod] *.sw? *~)",
-    )
-
-
+# -- command line (the flags themselves: blazeasgi/options.py) --------------------------------
 def worker_count(args: argparse.Namespace) -> int:
     """--workers, else 1. $WEB_CONCURRENCY (uvicorn's and gunicorn's) reaches it as
     the flag's default through envconfig, like every BLAZEASGI_* variable."""
@@ -595,41 +542,28 @@ def run_master(
     """Bind, start the workers and supervise them; the exit code of the CLI.
 
     ``open_sockets`` and ``describe`` are the CLI's: the master listens exactly
-    where a single process would.
+    where a single process would. A bad value or a failed bind raises (a
+    BlazeasgiError or OSError), which the CLI reports as one line.
     """
-    try:
-        workers = worker_count(args)
-        reuse_port = use_reuse_port(args)
-        if reuse_port:
-            slots = SlotSockets(
-                bind_tcp(args.host, args.port, args.backlog, reuse_port=True), (args.host, args.backlog)
-            )
-        else:
-            slots = SlotSockets(open_sockets(args))
-    except (UsageError, ListenError) as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"Error: could not bind: {exc}", file=sys.stderr)
-        return 1
+    workers = worker_count(args)
+    if use_reuse_port(args):
+        slots = SlotSockets(
+            bind_tcp(args.host, args.port, args.backlog, reuse_port=True), (args.host, args.backlog)
+        )
+    else:
+        slots = SlotSockets(open_sockets(args))
     try:
         watcher = _watcher(args) if args.reload else None
         listening = [describe(sock) for sock in slots(0)]
         graceful = args.timeout_graceful_shutdown
         supervisor = Supervisor(argv, slots, workers, graceful, listening, watcher, slots.release)
         return supervisor.run()
-    except UsageError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
     finally:
         slots.close()
 
 
 def _watcher(args: argparse.Namespace) -> Watcher:
-    from .reload import ReloadUnavailable, Watcher, combine_patterns
+    from .reload import Watcher, combine_patterns
 
     includes, excludes = combine_patterns(args.reload_include or [], args.reload_exclude or [])
-    try:
-        return Watcher(args.reload_dir or [os.getcwd()], includes, excludes)
-    except ReloadUnavailable as exc:
-        raise UsageError(str(exc)) from None
+    return Watcher(args.reload_dir or [os.getcwd()], includes, excludes)  # may raise ReloadUnavailable

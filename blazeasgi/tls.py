@@ -16,9 +16,10 @@ import warnings
 from typing import Any
 
 from .config import Config
+from .errors import BlazeasgiError
 
 
-class TLSConfigError(Exception):
+class TLSConfigError(BlazeasgiError):
     """An ``--ssl-*`` value is unusable; the message is one line naming the flag."""
 
 

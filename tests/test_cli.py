@@ -313,3 +313,72 @@ def test_lifespan_off_skips_failing_startup(blaze) -> None:
     b, url = start_tcp(blaze, f"{APPS}:failing_startup", "--lifespan", "off", "--no-access-log")
     assert httpx.get(url, timeout=5).status_code == 500  # served: the app only fails on http
     assert b.stop() == 0
+
+
+# -- the user's own error while importing: its traceback, then the one line -----------------------
+def test_error_in_user_code_prints_its_traceback() -> None:
+    out = run_cli("tests.apps.raising_import:app", "--port", str(free_port()))
+    assert out.returncode == 1, out
+    lines = out.stderr.strip().splitlines()
+    assert lines[0] == "Traceback (most recent call last):", out.stderr
+    helper = str(ROOT / "tests" / "apps" / "raising_helper.py")
+    frames = [line.strip() for line in lines if line.lstrip().startswith("File ")]
+    assert frames == [
+        f'File "{ROOT / "tests" / "apps" / "raising_import.py"}", line 5, in <module>',
+        f'File "{helper}", line 7, in make_app',
+    ]
+    assert "NameError: name 'undefined_name' is not defined" in lines
+    assert lines[-1] == (
+        'Error: Error importing "tests.apps.raising_import": '
+        "NameError: name 'undefined_name' is not defined"
+    )
+
+
+def test_syntax_error_in_user_code_shows_the_line(tmp_path: Path) -> None:
+    (tmp_path / "syntax_error_app.py").write_text("app = (\n")
+    out = run_cli("syntax_error_app:app", "--app-dir", str(tmp_path), "--port", str(free_port()))
+    assert out.returncode == 1, out
+    assert f'File "{tmp_path / "syntax_error_app.py"}", line 1' in out.stderr
+    assert "SyntaxError" in out.stderr.splitlines()[-2]
+    assert out.stderr.splitlines()[-1].startswith('Error: Error importing "syntax_error_app": SyntaxError')
+
+
+@pytest.mark.parametrize(
+    "target", ["tests.apps.no_such_module:app", f"{APPS}:missing", "tests.apps.broken_import:app"]
+)
+def test_missing_module_or_attribute_stays_one_line(target: str) -> None:
+    out = run_cli(target, "--port", str(free_port()))
+    assert_one_line_error(out)
+    assert "File " not in out.stderr
+
+
+# -- uvicorn's lifecycle lines ------------------------------------------------------------------------
+def _in_order(log: list[str], expected: list[str]) -> list[str]:
+    """The log lines that contain one of ``expected``, in the order they came."""
+    return [want for line in log for want in expected if line.endswith(want)]
+
+
+def test_lifecycle_lines_in_order(blaze) -> None:
+    b, _ = start_tcp(blaze, f"{APPS}:app")
+    assert b.stop() == 0
+    pid = b.proc.pid
+    expected = [
+        f"Started server process [{pid}]",
+        "Waiting for application startup.",
+        "Application startup complete.",
+        "(press CTRL+C to quit)",
+        "Shutting down",
+        "Waiting for application shutdown.",
+        "Application shutdown complete.",
+        f"Finished server process [{pid}]",
+    ]
+    assert _in_order(b.log, expected) == expected, b.log
+
+
+def test_lifecycle_lines_without_lifespan(blaze) -> None:
+    b, _ = start_tcp(blaze, f"{APPS}:app", "--lifespan", "off")
+    assert b.stop() == 0
+    pid = b.proc.pid
+    expected = [f"Started server process [{pid}]", "Shutting down", f"Finished server process [{pid}]"]
+    assert _in_order(b.log, expected) == expected, b.log
+    assert not [line for line in b.log if "application startup" in line or "application shutdown" in line]

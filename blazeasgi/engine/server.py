@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from ..config import Config
+from ..errors import BlazeasgiError
 from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
 from ..tls import ServerTLS, load_tls
 from .connection import HTTPConnection
@@ -50,7 +51,7 @@ class LiveWebSocket(Protocol):
     def abort(self) -> None: ...
 
 
-class StartupFailed(Exception):
+class StartupFailed(BlazeasgiError):
     """The application's startup (lifespan) failed; the message says why."""
 
 
