@@ -444,7 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if undocumented else 0
 
 
-def vanished_differences(outcomes: list[Outcome], apps: list[str], cases: set[str] | None = None) -> list[str]:
+def vanished_differences(
+    outcomes: list[Outcome], apps: list[str], cases: set[str] | None = None
+) -> list[str]:
     """Documented differences that none of ``outcomes`` showed (all apps run)."""
     if len(apps) != len(APPS):
         return []  # some differences show up with one app only
