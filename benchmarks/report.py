@@ -94,7 +94,7 @@ def group_table(data: dict[str, Any], group: Group) -> str:
                 fmt_bytes_rate(m["transfer_per_s"]),
                 fmt_latency(lat.get("p50")),
                 fmt_latency(lat.get("p99")),
-                str(m["connect_errors"] + m["read_errors"] + m["write_errors"]),
+                _flag_errors(m["connect_errors"] + m["read_errors"] + m["write_errors"]),
                 str(m["timeouts"]),
                 busy.get(server, NA),
                 ratio(data, group, server, "uvicorn"),
@@ -105,6 +105,12 @@ def group_table(data: dict[str, Any], group: Group) -> str:
         if (r["scenario"], r["connections"]) == group and r["status"] != "ok":
             rows.append([r["server"], "failed", *[NA] * 8])
     return markdown_table(header, rows, "lrrrrrrrrr")
+
+
+def _flag_errors(count: int) -> str:
+    """A socket error count for the table: any non-zero one stands out (connections
+    dropped under load are lost requests, whatever the req/s)."""
+    return f"**{count}** (!)" if count else "0"
 
 
 def render_table(data: dict[str, Any]) -> str:
@@ -120,8 +126,8 @@ DEFAULT_NOTES = [
     "FastAPI app it extends.",
     "*vs Granian*: divided by Granian's on the same interface and app (Granian RSGI for native "
     "handlers and Robyn); a dash means that server was not in the run.",
-    "*socket errors*: wrk's connect + read + write errors; *timeouts*: requests with no answer "
-    "within wrk's timeout.",
+    "*socket errors*: wrk's connect + read + write errors, in bold with (!) when not zero; "
+    "*timeouts*: requests with no answer within wrk's timeout.",
     "*server CPU*: share of its one core the server process tree used during the measured runs "
     "(median); below 100% it was waiting on the other core (wrk, PostgreSQL).",
     "Latency is not reported for pipelined runs: wrk's latency figures are invalid with pipelining.",

@@ -488,6 +488,8 @@ def test_report_ratios_and_markdown() -> None:
         "120,000", "17.17 MiB/s", "450 µs", "900 µs", "0", "0", "98%", "2.00x", "1.50x",
     ]  # fmt: skip
     assert table[3].split("|")[8].strip() == bench.NA  # no CPU figure recorded for that one
+    assert report._flag_errors(0) == "0"
+    assert report._flag_errors(3) == "**3** (!)"  # dropped connections stand out
     text = report.render_markdown(data, ["chart.png"])
     assert text.startswith("# test run, 2026-01-01")
     assert "server on CPU 0, wrk on CPU 1" in text and "Quick mode" in text
