@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover - Windows
 
 from ..logs import log_access
 from .errors import AppError, ClientDisconnected, ProtocolError
-from .exchange import Exchange
+from .exchange import ConnectionInfo, Exchange
 from .http11 import error_response
 
 if TYPE_CHECKING:
@@ -119,15 +119,12 @@ class HTTPConnection(asyncio.Protocol):
         "_transfer_encoding",
         "_unusual",
         "_url",
-        "client",
         "closed",
         "config",
+        "info",
         "loop",
         "peer_eof",
-        "scheme",
-        "server",
         "state",
-        "tls",
         "transport",
         "write_paused",
     )
@@ -137,11 +134,8 @@ class HTTPConnection(asyncio.Protocol):
         self.config = state.config
         self.loop = state.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
-        self.client: tuple[str, int] | None = None
-        self.server: tuple[str, int] | None = None
-        self.scheme = "http"
-        #: The ASGI ``tls`` extension's dict when serving TLS, one per connection.
-        self.tls: dict[str, Any] | None = None
+        #: What interfaces may know of this connection; set in connection_made.
+        self.info: ConnectionInfo = None  # type: ignore[assignment]
         self.closed = False
         self.peer_eof = False
         self.write_paused = False
@@ -195,19 +189,22 @@ class HTTPConnection(asyncio.Protocol):
         state = self.state
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
-        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
-        self.server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
         tls = state.tls
-        if tls is not None:  # the loop finished the handshake before calling us
-            self.scheme = "https"
-            self.tls = tls.connection_info(transport.get_extra_info("ssl_object"))
+        self.info = ConnectionInfo(
+            (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
+            (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None,
+            "http" if tls is None else "https",
+            # The loop finished the TLS handshake before calling us.
+            None if tls is None else tls.connection_info(transport.get_extra_info("ssl_object")),
+            state,
+        )
         self.transport.set_write_buffer_limits(high=self.config.write_high_water)
         limit = self.config.max_connections
         # Not refused while draining: the listener is closed by then, so this one
         # was accepted before; its request is served, with Connection: close.
         if limit and len(state.connections) + len(state.websockets) >= limit:
             self.transport.write(error_response(503, "Service Unavailable"))
-            self.closed = True
+            self.closed = self.info.closed = True
             transport.close()
             return
         state.connections.add(self)
@@ -216,7 +213,7 @@ class HTTPConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._detached:
             return
-        self.closed = True
+        self.closed = self.info.closed = True
         if self._current is None:
             # Else the handler still runs: the server keeps counting this
             # connection (graceful shutdown waits for it) until it ends.
@@ -407,7 +404,7 @@ class HTTPConnection(asyncio.Protocol):
         self._flush_batch()
         self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + header_block + b"\r\n")
         self._detached = True
-        self.closed = True  # for HTTP purposes: no more reads, writes or timeouts
+        self.closed = self.info.closed = True  # for HTTP purposes: no more reads, writes or timeouts
         self.state.connections.discard(self)
         leftover, self._leftover = self._leftover, b""
         return self.transport, leftover
@@ -437,7 +434,7 @@ class HTTPConnection(asyncio.Protocol):
             self.close()
         # TLS has no half-close: the loop shuts the connection down whatever we
         # answer, and logs a warning for every client that closes if we say True.
-        return self.tls is None
+        return self.info.tls is None
 
     # -- httptools callbacks (hot path) ----------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -882,7 +879,7 @@ class HTTPConnection(asyncio.Protocol):
         if not self.closed:
             if self._batch:
                 self._flush_batch()
-            self.closed = True
+            self.closed = self.info.closed = True
             self.transport.close()
 
     def _log_access(self, ex: Exchange) -> None:
@@ -894,7 +891,7 @@ class HTTPConnection(asyncio.Protocol):
         duration_ms = (perf_counter() - self._started_at) * 1000.0
         # A HEAD's bytes_sent counts the body it would have had (respond sets it).
         body_bytes = 0 if ex._no_body else ex.bytes_sent
-        log_access(self.config.access_log_format, self.client, ex, body_bytes, duration_ms)
+        log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
 
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
