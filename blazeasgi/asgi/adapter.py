@@ -130,10 +130,10 @@ class ASGIAdapter:
         if self.root_path:
             path = self.root_path + path
             raw_path = self._raw_root + raw_path
-        conn = ex.conn
+        info = ex.info
         headers = ex.headers
-        client = conn.client
-        scheme = conn.scheme
+        client = info.client
+        scheme = info.scheme
         trailers = False
         if ex.noted_fields:  # TE or proxy fields in this request (see blazeasgi/proxy.py)
             proxy = self.proxy
@@ -147,14 +147,14 @@ class ASGIAdapter:
                 trailers = _te_trailers(headers)
         cycle = HTTPCycle(ex, self.heads, trailers)
         extensions = (self._extensions_trailers if trailers else self._extensions).copy()
-        if conn.tls is not None:  # the same dict for every request of the connection
-            extensions["tls"] = conn.tls
+        if info.tls is not None:  # the same dict for every request of the connection
+            extensions["tls"] = info.tls
         coro = self.app(
             {
                 "type": "http",
                 "asgi": ASGI_VERSION,
                 "http_version": ex.http_version,
-                "server": conn.server,
+                "server": info.server,
                 "client": client,
                 "scheme": scheme,
                 "method": ex.method,
@@ -222,7 +222,7 @@ class HTTPCycle:
                 self._no_head(kind)
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if ex.conn.closed:
+            if ex.info.closed:
                 raise ClientDisconnected("client disconnected")
             if self._trailers > _ADVERTISED:
                 await self._body_before_trailers(head, body, more)
@@ -241,7 +241,7 @@ class HTTPCycle:
                 raise RuntimeError(
                     "Unexpected ASGI message 'http.response.start' sent, after response already started."
                 )
-            if ex.conn.closed:
+            if ex.info.closed:
                 raise ClientDisconnected("client disconnected")
             status = message["status"]
             if type(status) is not int or not 100 <= status <= 599:
@@ -322,7 +322,7 @@ class HTTPCycle:
         self, head: ResponseHead, file: BinaryIO, offset: int, count: int, more: bool
     ) -> None:
         ex = self.ex
-        if ex.conn.closed:
+        if ex.info.closed:
             raise ClientDisconnected("client disconnected")
         if not ex.response_started:
             length = head.content_length

@@ -1,12 +1,19 @@
-"""The one HTTP/1.1 engine both interfaces run on."""
+"""The one HTTP/1.1 engine both interfaces run on.
+
+The contract with the interfaces (blazeasgi/native, blazeasgi/asgi,
+blazeasgi/websocket) is ``Exchange`` and its ``ConnectionInfo`` (see
+exchange.py for the names an interface may use); nothing else of the engine's
+connection is theirs to read.
+"""
 
 from .errors import AppError, ClientDisconnected, ProtocolError
-from .exchange import Exchange
+from .exchange import ConnectionInfo, Exchange
 from .server import ServedApp, Server, StartupFailed, bind_socket
 
 __all__ = [
     "AppError",
     "ClientDisconnected",
+    "ConnectionInfo",
     "Exchange",
     "ProtocolError",
     "ServedApp",

@@ -40,7 +40,16 @@ except ImportError:  # pragma: no cover - Windows
 
 from ..logs import log_access
 from .errors import AppError, ClientDisconnected, ProtocolError
-from .exchange import Exchange
+from .exchange import ConnectionInfo, Exchange
+from .framing import (
+    _VALID_HOSTS,
+    _as_protocol_error,
+    _check_codings,
+    _check_host,
+    _non_origin_target,
+    _rare_method,
+    _UpgradeBody,
+)
 from .http11 import error_response
 
 if TYPE_CHECKING:
@@ -61,17 +70,6 @@ _NOTED_FIELDS = frozenset(
 )
 _SPECIAL_HEADERS = _NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
-)
-#: Host values already found valid (RFC 9110 §7.2): one set lookup spares a repeated
-#: value the syntax check. Bounded: cleared when full.
-_VALID_HOSTS: set[bytes] = set()
-_VALID_HOSTS_MAX = 1024
-#: uri-host [ ":" port ] (RFC 3986 §3.2.2-3): IP-literal, or a reg-name (which
-#: covers IPv4address) of unreserved, pct-encoded and sub-delims characters.
-_HOST_SYNTAX = re.compile(
-    rb"(?:\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+)\]"
-    rb"|(?:[-A-Za-z0-9._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
-    rb"(?::[0-9]*)?\Z"
 )
 #: What a read may end with when it ends inside a method (see _note_line).
 _METHOD_PREFIX = re.compile(rb"[A-Z-]+ ?\Z")
@@ -119,15 +117,12 @@ class HTTPConnection(asyncio.Protocol):
         "_transfer_encoding",
         "_unusual",
         "_url",
-        "client",
         "closed",
         "config",
+        "info",
         "loop",
         "peer_eof",
-        "scheme",
-        "server",
         "state",
-        "tls",
         "transport",
         "write_paused",
     )
@@ -137,11 +132,8 @@ class HTTPConnection(asyncio.Protocol):
         self.config = state.config
         self.loop = state.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
-        self.client: tuple[str, int] | None = None
-        self.server: tuple[str, int] | None = None
-        self.scheme = "http"
-        #: The ASGI ``tls`` extension's dict when serving TLS, one per connection.
-        self.tls: dict[str, Any] | None = None
+        #: What interfaces may know of this connection; set in connection_made.
+        self.info: ConnectionInfo = None  # type: ignore[assignment]
         self.closed = False
         self.peer_eof = False
         self.write_paused = False
@@ -195,19 +187,22 @@ class HTTPConnection(asyncio.Protocol):
         state = self.state
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
-        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
-        self.server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
         tls = state.tls
-        if tls is not None:  # the loop finished the handshake before calling us
-            self.scheme = "https"
-            self.tls = tls.connection_info(transport.get_extra_info("ssl_object"))
+        self.info = ConnectionInfo(
+            (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
+            (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None,
+            "http" if tls is None else "https",
+            # The loop finished the TLS handshake before calling us.
+            None if tls is None else tls.connection_info(transport.get_extra_info("ssl_object")),
+            state,
+        )
         self.transport.set_write_buffer_limits(high=self.config.write_high_water)
         limit = self.config.max_connections
         # Not refused while draining: the listener is closed by then, so this one
         # was accepted before; its request is served, with Connection: close.
         if limit and len(state.connections) + len(state.websockets) >= limit:
             self.transport.write(error_response(503, "Service Unavailable"))
-            self.closed = True
+            self.closed = self.info.closed = True
             transport.close()
             return
         state.connections.add(self)
@@ -216,7 +211,7 @@ class HTTPConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._detached:
             return
-        self.closed = True
+        self.closed = self.info.closed = True
         if self._current is None:
             # Else the handler still runs: the server keeps counting this
             # connection (graceful shutdown waits for it) until it ends.
@@ -407,7 +402,7 @@ class HTTPConnection(asyncio.Protocol):
         self._flush_batch()
         self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + header_block + b"\r\n")
         self._detached = True
-        self.closed = True  # for HTTP purposes: no more reads, writes or timeouts
+        self.closed = self.info.closed = True  # for HTTP purposes: no more reads, writes or timeouts
         self.state.connections.discard(self)
         leftover, self._leftover = self._leftover, b""
         return self.transport, leftover
@@ -437,7 +432,7 @@ class HTTPConnection(asyncio.Protocol):
             self.close()
         # TLS has no half-close: the loop shuts the connection down whatever we
         # answer, and logs a warning for every client that closes if we say True.
-        return self.tls is None
+        return self.info.tls is None
 
     # -- httptools callbacks (hot path) ----------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -882,7 +877,7 @@ class HTTPConnection(asyncio.Protocol):
         if not self.closed:
             if self._batch:
                 self._flush_batch()
-            self.closed = True
+            self.closed = self.info.closed = True
             self.transport.close()
 
     def _log_access(self, ex: Exchange) -> None:
@@ -894,81 +889,10 @@ class HTTPConnection(asyncio.Protocol):
         duration_ms = (perf_counter() - self._started_at) * 1000.0
         # A HEAD's bytes_sent counts the body it would have had (respond sets it).
         body_bytes = 0 if ex._no_body else ex.bytes_sent
-        log_access(self.config.access_log_format, self.client, ex, body_bytes, duration_ms)
+        log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
 
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
-
-
-class _UpgradeBody:
-    """The body of a request asking for an Upgrade, read in place of the parser.
-
-    httptools has llhttp skip such a body (it assumes the next bytes belong to the
-    new protocol), so this reads it with the request's own framing and hands it to
-    the connection's body callbacks. ``feed_data`` raises ``HttpParserUpgrade`` with
-    the offset where the body ended, like the parser at an upgrade: the connection
-    then goes on as after an upgrade without a body.
-    """
-
-    __slots__ = ("conn", "done", "parser", "remaining")
-
-    def __init__(self, conn: HTTPConnection, content_length: int) -> None:
-        self.conn = conn
-        self.done = False
-        #: Content-Length bytes still to come, or -1 for chunked (the parser reads it).
-        self.remaining = content_length
-        self.parser: httptools.HttpRequestParser | None = None
-        if content_length < 0:
-            self.parser = httptools.HttpRequestParser(self)
-            self.parser.feed_data(b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
-
-    @classmethod
-    def for_request(cls, conn: HTTPConnection, ex: Exchange) -> _UpgradeBody | None:
-        """A reader for ``ex``'s body, None if it has none (its head was accepted:
-        one valid framing field at most, chunked the only coding)."""
-        for name, value in ex.headers:
-            if name == b"transfer-encoding":
-                return cls(conn, -1)
-            if name == b"content-length" and int(value) > 0:
-                return cls(conn, int(value))
-        return None
-
-    # -- parser callbacks (chunked) ---------------------------------------------------
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self.conn._reading is not None:  # a trailer field, not the primer head's
-            self.conn.on_header(name, value)
-
-    def on_body(self, body: bytes) -> None:
-        self.conn.on_body(body)
-
-    def on_message_complete(self) -> None:
-        self.done = True
-
-    # -- fed by HTTPConnection.data_received --------------------------------------------
-    def feed_data(self, data: bytes) -> None:
-        end = self._take(data)
-        if end >= 0:
-            self.conn.on_message_complete()
-            raise httptools.HttpParserUpgrade(end)
-
-    def _take(self, data: bytes) -> int:
-        """Feed ``data``; the offset just after the body, or -1 if it has not ended."""
-        parser = self.parser
-        if parser is None:
-            n = min(self.remaining, len(data))
-            if n:
-                self.conn.on_body(data[:n])
-                self.remaining -= n
-            return n if self.remaining == 0 else -1
-        # A chunked body ends with a line: fed line by line, it ends at a piece's end.
-        start = 0
-        while start < len(data):
-            end = data.find(b"\n", start) + 1 or len(data)
-            parser.feed_data(data[start:end])
-            if self.done:
-                return end
-            start = end
-        return -1
 
 
 def _pace(transport: asyncio.Transport) -> None:
@@ -987,77 +911,3 @@ def _pace(transport: asyncio.Transport) -> None:
 
 def _show(target: bytes) -> str:
     return target.decode("latin-1")
-
-
-def _non_origin_target(method: str, target: bytes) -> tuple[bytes, bytes | None]:
-    """(origin-form target, authority) for the other forms of RFC 9112 §3.2.
-
-    Absolute-form is reduced to its path and query, its authority returned so it
-    replaces Host; ``*`` is kept for OPTIONS and authority-form for CONNECT.
-    """
-    if target == b"*" and method == "OPTIONS":
-        return target, None
-    if method == "CONNECT":
-        return target, None
-    lower = target[:8].lower()
-    if lower.startswith(b"http://") or lower.startswith(b"https://"):
-        rest = target.split(b"://", 1)[1]
-        end = len(rest)
-        for sep in (b"/", b"?", b"#"):
-            i = rest.find(sep)
-            if 0 <= i < end:
-                end = i
-        authority, path = rest[:end], rest[end:]
-        if b"@" in authority or not authority:
-            raise ProtocolError(400, "Invalid request target")
-        if not path.startswith(b"/"):
-            path = b"/" + path
-        return path, authority
-    raise ProtocolError(400, "Invalid request target")
-
-
-def _check_host(value: bytes) -> None:
-    """Host syntax (RFC 9110 §7.2, RFC 3986 §3.2.2): 400 for an invalid value (cold)."""
-    if _HOST_SYNTAX.match(value) is None:
-        raise ProtocolError(400, "Invalid Host")
-    if len(_VALID_HOSTS) >= _VALID_HOSTS_MAX:
-        _VALID_HOSTS.clear()
-    _VALID_HOSTS.add(value)
-
-
-def _check_codings(value: bytes) -> None:
-    """A request's Transfer-Encoding list (RFC 9112 §6.1, §6.3, §7): chunked last and
-    once, no empty element (strict: in the field that frames the body an odd list is
-    what smuggling tries), and no other coding (not implemented: 501)."""
-    codings = [c.strip().lower() for c in value.split(b",")]
-    if b"" in codings:
-        raise ProtocolError(400, "Empty element in Transfer-Encoding")
-    if codings[-1] != b"chunked" or b"chunked" in codings[:-1]:
-        raise ProtocolError(400, "Transfer-Encoding must end in chunked, applied once")
-    if len(codings) != 1:
-        raise ProtocolError(501, "Unsupported transfer coding")
-
-
-def _rare_method(raw_method: bytes, target: bytes) -> str:
-    """The name of a method outside _METHODS; CONNECT's target checked (cold)."""
-    method = raw_method.decode("ascii")
-    if method == "CONNECT":
-        # RFC 9112 §3.2.3: authority-form only, uri-host ":" port.
-        host, colon, port = target.rpartition(b":")
-        if not colon or not port or not host or target[0] == 47 or _HOST_SYNTAX.match(target) is None:
-            raise ProtocolError(400, "CONNECT needs an authority-form target")
-    return method
-
-
-def _as_protocol_error(exc: httptools.HttpParserError) -> ProtocolError:
-    cause = exc.__context__
-    if isinstance(cause, ProtocolError):
-        return cause
-    if isinstance(exc, httptools.HttpParserInvalidMethodError):
-        return ProtocolError(400, "Invalid HTTP method")
-    message = str(exc.args[0]) if exc.args else "Bad Request"
-    if message == "Invalid HTTP version":  # well-formed digits, e.g. HTTP/1.2, HTTP/3.0
-        return ProtocolError(505, "HTTP Version Not Supported")
-    if "transfer-encoding" in message.lower() and "invalid" in message.lower():
-        return ProtocolError(400, "Invalid Transfer-Encoding")
-    return ProtocolError(400, f"Invalid HTTP request: {message}")

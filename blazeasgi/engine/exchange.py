@@ -1,16 +1,32 @@
 """One request/response on a connection, as the engine hands it to an interface.
 
-An ``Exchange`` is the whole contract between the engine and the two interfaces
-(native API, ASGI adapter): the parsed request head, the de-chunked body as a
-stream with read backpressure, and a response writer that owns the framing
-(Content-Length or chunked, HEAD, no-body statuses, length checks, keep-alive).
-Neither interface ever sees raw HTTP/1.1 bytes.
+An ``Exchange`` (with its ``ConnectionInfo``) is the whole contract between the
+engine and the interfaces (native API, ASGI adapter, WebSockets): the parsed
+request head, the de-chunked body as a stream with read backpressure, and a
+response writer that owns the framing (Content-Length or chunked, HEAD, no-body
+statuses, length checks, keep-alive). Neither interface ever sees raw HTTP/1.1
+bytes.
+
+What an interface may use:
+  * request head: ``method``, ``target``, ``path``, ``query_string``, ``headers``,
+    ``http_version``, ``keep_alive``, ``expect_continue``, ``noted_fields``, ``upgrade``;
+  * the connection: ``info`` (a ``ConnectionInfo``: client, server, scheme, tls,
+    config, loop, state, closed; the same object for every request of a connection),
+    ``disconnected``, ``write_paused``;
+  * request body: ``receive_body``, ``read_body``, ``wait_disconnect``,
+    ``body_complete``, ``body_received``;
+  * response: ``respond``, ``start``, ``write``, ``end``, ``sendfile``, ``write_file``,
+    ``end_with_trailers``, ``send_informational``, and the state ``status``, ``held``,
+    ``response_started``, ``response_complete``, ``bytes_sent``;
+  * the protocol switch: ``switch_protocols`` (101, then the socket is the caller's).
+
+``conn`` (the HTTPConnection) and every underscore name are the engine's own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .http11 import (
@@ -23,7 +39,9 @@ from .http11 import (
 )
 
 if TYPE_CHECKING:
+    from ..config import Config
     from .connection import HTTPConnection
+    from .server import ServerState
 
 _CRLF = b"\r\n"
 _CLOSE = b"connection: close\r\n"
@@ -36,6 +54,45 @@ _MAX_DISCARD = 1 << 20
 _BODY_STATUS_LINES = {code: line for code, line in STATUS_LINES.items() if code not in NO_BODY_STATUSES}
 #: Pre-encoded Content-Length lines for small bodies (saves ~0.15 us a response).
 _CONTENT_LENGTHS = [b"content-length: %d\r\n" % n for n in range(4096)]
+
+
+class ConnectionInfo:
+    """What an interface may know of the connection behind an Exchange.
+
+    Made once per connection (``HTTPConnection.connection_made``) and shared by
+    all its requests as ``Exchange.info``. Only ``closed`` changes after, and
+    only the engine changes it.
+    """
+
+    __slots__ = ("client", "closed", "config", "loop", "scheme", "server", "state", "tls")
+
+    def __init__(
+        self,
+        client: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+        scheme: str,
+        tls: dict[str, Any] | None,
+        state: ServerState,
+    ) -> None:
+        #: (address, port) of the peer, None when not an IP socket.
+        self.client = client
+        #: (address, port) the connection was accepted on, None when not an IP socket.
+        self.server = server
+        #: "http" or "https" (what the socket is, not what a proxy reports).
+        self.scheme = scheme
+        #: The ASGI ``tls`` extension's dict when serving TLS, else None.
+        self.tls = tls
+        #: The server's settings.
+        self.config: Config = state.config
+        #: The event loop serving the connection.
+        self.loop: asyncio.AbstractEventLoop = state.loop
+        #: What all connections of the server share (draining, default_headers,
+        #: access_log, the set of live WebSockets).
+        self.state = state
+        #: The connection is closed, or was handed to another protocol (the engine
+        #: sets it with ``HTTPConnection.closed``). ``Exchange.disconnected`` says
+        #: the same; this is the cheaper read for an interface's hot path.
+        self.closed = False
 
 
 class Exchange:
@@ -80,6 +137,7 @@ class Exchange:
         keep_alive: bool,
     ) -> None:
         self.conn = conn
+        self.info = conn.info
         self.method = method
         self.target = target
         self.path, _, self.query_string = target.partition(b"?")
@@ -92,19 +150,35 @@ class Exchange:
     # -- connection facts ---------------------------------------------------------
     @property
     def client(self) -> tuple[str, int] | None:
-        return self.conn.client
+        return self.info.client
 
     @property
     def server(self) -> tuple[str, int] | None:
-        return self.conn.server
+        return self.info.server
 
     @property
     def scheme(self) -> str:
-        return self.conn.scheme
+        return self.info.scheme
 
     @property
     def disconnected(self) -> bool:
+        """The connection is closed (or was handed to another protocol)."""
         return self.conn.closed
+
+    @property
+    def write_paused(self) -> bool:
+        """The transport's write buffer is over its high-water mark."""
+        return self.conn.write_paused
+
+    def switch_protocols(self, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
+        """Answer this upgrade request with 101 and hand its socket over.
+
+        ``header_block``: the 101's header lines (validated; Upgrade and Connection
+        included). Returns the transport and the bytes the client sent after the
+        request head; the caller sets its own protocol on the transport and resumes
+        reading. See HTTPConnection.switch_protocols.
+        """
+        return self.conn.switch_protocols(self, header_block)
 
     # -- request body (engine side) ----------------------------------------------
     def _feed(self, chunk: bytes) -> None:

@@ -126,7 +126,7 @@ class App:
                 from ..websocket.native import WebSocketRoutes
 
                 self._websockets = WebSocketRoutes()
-                self._websockets.proxy = self._request_class._proxy
+                self._websockets.proxy = self._request_class.proxy_rules()
             self._websockets.add(path, handler)
             return handler
 
@@ -182,15 +182,15 @@ class App:
             if params and endpoint.int_params:
                 params = _convert(endpoint, params)
         if endpoint.is_async:
-            return self._run_async(endpoint, self._request_class(ex, params))
+            return self._run_async(endpoint, self._request_class(ex, params), ex)
         result = endpoint.handler(self._request_class(ex, params))
         if isinstance(result, Response):
             return result.emit(ex)
         return to_response(result).emit(ex)
 
-    async def _run_async(self, endpoint: Endpoint, request: Request) -> None:
+    async def _run_async(self, endpoint: Endpoint, request: Request, ex: Exchange) -> None:
         result = await endpoint.handler(request)
-        pending = to_response(result).emit(request._ex)
+        pending = to_response(result).emit(ex)
         if pending is not None:
             await pending
 

@@ -34,17 +34,22 @@ class Request:
         attributes = {"_proxy": proxy, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
         return cast("type[Request]", type(cls.__name__, (cls,), attributes))
 
+    @classmethod
+    def proxy_rules(cls) -> ProxyHeaders | None:
+        """The proxy-header rules this class reads client, scheme and host through."""
+        return cls._proxy
+
     def _forwarded(self) -> Forwarded:
         """client, scheme and host as a trusted proxy reports them (the request has
         proxy fields: ``Exchange.noted_fields``); computed once."""
         seen = self._seen
         if seen is None:
-            conn = self._ex.conn
+            info = self._ex.info
             proxy = self._proxy
             if proxy is not None:
-                seen = proxy.resolve(self._ex.headers, conn.client, conn.scheme)
+                seen = proxy.resolve(self._ex.headers, info.client, info.scheme)
             if seen is None:
-                seen = Forwarded(conn.client, conn.scheme, None)
+                seen = Forwarded(info.client, info.scheme, None)
             self._seen = seen
         return seen
 
@@ -87,7 +92,7 @@ class Request:
         """(address, port) of the client; behind a trusted proxy, the one it reports."""
         if self._ex.noted_fields:
             return self._forwarded().client
-        return self._ex.conn.client
+        return self._ex.info.client
 
     @property
     def http_version(self) -> str:
@@ -98,7 +103,7 @@ class Request:
         """The scheme, "http" or "https"; behind a trusted proxy, the one the client used."""
         if self._ex.noted_fields:
             return self._forwarded().scheme
-        return self._ex.conn.scheme
+        return self._ex.info.scheme
 
     @property
     def host(self) -> str:
@@ -114,7 +119,7 @@ class Request:
         for name, value in ex.headers:
             if name == b"host":
                 return value.decode("latin-1")
-        server = ex.conn.server  # HTTP/1.0 without Host: where it was received
+        server = ex.info.server  # HTTP/1.0 without Host: where it was received
         if server is None:
             return ""
         address = f"[{server[0]}]" if ":" in server[0] else server[0]
@@ -130,7 +135,7 @@ class Request:
     def tls(self) -> dict[str, Any] | None:
         """The connection's TLS facts, as in the ASGI ``tls`` extension (client
         certificate chain and name, tls_version, cipher_suite); None over plain HTTP."""
-        return self._ex.conn.tls
+        return self._ex.info.tls
 
     @property
     def exchange(self) -> Exchange:

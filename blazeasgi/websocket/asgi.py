@@ -48,7 +48,7 @@ def websocket_session(adapter: ASGIAdapter, ex: Exchange) -> Coroutine[Any, Any,
     then served as plain HTTP (and the engine closes the connection after it)."""
     if ex.upgrade != b"websocket":
         return None
-    name = backend(ex.conn.config.ws)
+    name = backend(ex.info.config.ws)
     if name is None:
         return None
     return ASGIWebSocket(adapter, ex).run(name)
@@ -104,7 +104,7 @@ class ASGIWebSocket:
     def _scope(self, handshake: Handshake) -> dict[str, Any]:
         ex = self.ex
         adapter = self.adapter
-        conn = ex.conn
+        info = ex.info
         raw_path = ex.path
         path = raw_path.decode("ascii")
         if "%" in path:
@@ -113,7 +113,7 @@ class ASGIWebSocket:
         if root_path:
             path = root_path + path
             raw_path = root_path.encode("ascii") + raw_path
-        scheme, client, headers = conn.scheme, conn.client, ex.headers
+        scheme, client, headers = info.scheme, info.client, ex.headers
         proxy = adapter.proxy
         if proxy is not None and ex.noted_fields:  # the same rules as HTTP: blazeasgi/proxy.py
             seen = proxy.resolve(headers, client, scheme)
@@ -122,14 +122,14 @@ class ASGIWebSocket:
                 if seen.host is not None:
                     headers = with_host(headers, seen.host)
         extensions: dict[str, Any] = {"websocket.http.response": {}}
-        if conn.tls is not None:
-            extensions["tls"] = conn.tls
+        if info.tls is not None:
+            extensions["tls"] = info.tls
         return {
             "type": "websocket",
             "asgi": ASGI_VERSION,
             "http_version": ex.http_version,
             "scheme": "wss" if scheme in ("https", "wss") else "ws",
-            "server": conn.server,
+            "server": info.server,
             "client": client,
             "root_path": root_path,
             "path": path,
@@ -144,10 +144,8 @@ class ASGIWebSocket:
     async def receive(self) -> Message:
         ws = self.ws
         if ws is not None:
-            queue = ws._queue
-            if queue and not ws._read_paused:  # a message is waiting: no await needed
-                message: str | bytes | None = queue.popleft()
-            else:
+            message = ws.take_ready()  # a message is waiting: no await needed
+            if message is None:
                 message = await ws.receive()
             if message is None:
                 return {"type": "websocket.disconnect", "code": ws.close_code, "reason": ws.close_reason}
@@ -241,7 +239,7 @@ class ASGIWebSocket:
         handshake = self._handshake
         assert handshake is not None
         block, codec = accept_head(ex, handshake, message.get("subprotocol"), message.get("headers") or ())
-        transport, leftover = ex.conn.switch_protocols(ex, block)
+        transport, leftover = ex.switch_protocols(block)
         log_accepted(ex)
         self._phase = _OPEN
         ws = self.ws = WebSocketConnection(ex, codec, transport)

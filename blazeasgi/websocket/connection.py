@@ -61,17 +61,17 @@ class WebSocketConnection(asyncio.Protocol):
     )
 
     def __init__(self, ex: Exchange, codec: Codec, transport: asyncio.Transport) -> None:
-        conn = ex.conn
-        config = conn.config
-        self.loop = conn.loop
-        self.state = conn.state
+        info = ex.info
+        config = info.config
+        self.loop = info.loop
+        self.state = info.state
         self.transport = transport
         self.codec = codec
         self._queue: deque[Message] = deque()
         self._max_queue = max(1, config.ws_max_queue)
         self._waiter: asyncio.Future[None] | None = None
         self._read_paused = True  # the engine paused reading at the upgrade
-        self._write_paused = conn.write_paused
+        self._write_paused = ex.write_paused
         self._drain_waiters: list[asyncio.Future[None]] = []
         #: The transport is gone.
         self.closed = False
@@ -157,6 +157,14 @@ class WebSocketConnection(asyncio.Protocol):
         self._drain_waiters.clear()
 
     # -- what the interfaces call -------------------------------------------------------------
+    def take_ready(self) -> Message | None:
+        """A message already waiting, taken without awaiting; None when there is
+        none, or while reading is paused (``receive`` then resumes it)."""
+        queue = self._queue
+        if queue and not self._read_paused:
+            return queue.popleft()
+        return None
+
     async def receive(self) -> Message | None:
         """The next message, or None once the connection is over (see close_code)."""
         queue = self._queue
@@ -300,8 +308,9 @@ class WebSocketConnection(asyncio.Protocol):
 
 
 def log_accepted(ex: Exchange) -> None:
-    if ex.conn.state.access_log and access_logger.isEnabledFor(logging.INFO):
-        client = ex.conn.client
+    info = ex.info
+    if info.state.access_log and access_logger.isEnabledFor(logging.INFO):
+        client = info.client
         shown = f"{client[0]}:{client[1]}" if client else "-"
         path = ex.target.decode("latin-1")
         # The access-log fields too (blazeasgi/logs.py), so a --log-config format

@@ -134,7 +134,7 @@ def accept_head(
     headers: Iterable[tuple[bytes, bytes]],
 ) -> tuple[bytes, Codec]:
     """The 101's header lines for ``switch_protocols``, and the codec to use."""
-    config = ex.conn.config
+    config = ex.info.config
     lines = [
         b"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ",
         handshake.accept_key,
@@ -149,7 +149,7 @@ def accept_head(
         response, deflate = _negotiate_deflate(handshake.extensions, handshake.backend)
         if response:
             lines += (b"sec-websocket-extensions: ", response.encode("latin-1"), b"\r\n")
-    lines.append(ex.conn.state.default_headers)
+    lines.append(ex.info.state.default_headers)
     extra = [(n, v) for n, v in headers if n.lower() not in _RESERVED]
     if extra:
         lines.append(build_head(extra).block)

@@ -98,17 +98,17 @@ class WebSocket:
         ex = self._ex
         if self._proxy is None or not ex.noted_fields:
             return None
-        return self._proxy.resolve(ex.headers, ex.conn.client, ex.conn.scheme)
+        return self._proxy.resolve(ex.headers, ex.info.client, ex.info.scheme)
 
     @property
     def client(self) -> tuple[str, int] | None:
         seen = self._forwarded()
-        return self._ex.conn.client if seen is None else seen.client
+        return self._ex.info.client if seen is None else seen.client
 
     @property
     def scheme(self) -> str:
         seen = self._forwarded()
-        scheme = self._ex.conn.scheme if seen is None else seen.scheme
+        scheme = self._ex.info.scheme if seen is None else seen.scheme
         return "wss" if scheme == "https" else "ws"
 
     @property
@@ -119,6 +119,11 @@ class WebSocket:
     @property
     def accepted(self) -> bool:
         return self._conn is not None
+
+    @property
+    def refused(self) -> bool:
+        """close() was called before accept(): the client got (or gets) a 403."""
+        return self._refused
 
     @property
     def close_code(self) -> int | None:
@@ -140,7 +145,7 @@ class WebSocket:
         if ex.disconnected:
             raise WebSocketDisconnect(1006)
         block, codec = accept_head(ex, self._handshake, subprotocol, headers or ())
-        transport, leftover = ex.conn.switch_protocols(ex, block)
+        transport, leftover = ex.switch_protocols(block)
         log_accepted(ex)
         conn = self._conn = WebSocketConnection(ex, codec, transport)
         conn.start(leftover)
@@ -182,12 +187,11 @@ class WebSocket:
         conn = self._conn
         if conn is None:
             conn = self._open()
-        queue = conn._queue
-        if queue and not conn._read_paused:  # a message is waiting: no await needed
-            return queue.popleft()
-        message = await conn.receive()
+        message = conn.take_ready()  # a message is waiting: no await needed
         if message is None:
-            raise StopAsyncIteration
+            message = await conn.receive()
+            if message is None:
+                raise StopAsyncIteration
         return message
 
     # -- sending -------------------------------------------------------------------------------
@@ -196,9 +200,7 @@ class WebSocket:
         if conn is None or conn.close_code is not None:
             conn = self._open()
             raise WebSocketDisconnect(conn.close_code or 1006, conn.close_reason)
-        conn.transport.write(conn.codec.encode(message))
-        if conn._write_paused:
-            await conn._drain()
+        await conn.send(message)
 
     async def send_text(self, data: str) -> None:
         if type(data) is not str:
@@ -227,6 +229,11 @@ class WebSocket:
             return
         conn.close(code, reason)
 
+    def session_ended(self, failed: bool) -> None:
+        """The handler is done (``failed``: it raised): closes an accepted connection."""
+        if self._conn is not None:
+            self._conn.session_ended(failed)
+
 
 class WebSocketRoutes:
     """The App's WebSocket routes (kept apart from HTTP routes: a plain GET to a
@@ -247,7 +254,7 @@ class WebSocketRoutes:
         endpoint, params, _ = self.router.resolve(path, _METHOD)
         if endpoint is None:
             return None
-        name = backend(ex.conn.config.ws)
+        name = backend(ex.info.config.ws)
         if name is None:
             return None
         converted: dict[str, Any] = dict(params)
@@ -270,7 +277,7 @@ async def _session(
         result = handler(ws)
         if hasattr(result, "__await__"):
             result = await result
-        if ws._conn is None and not ws._refused and not ex.response_started and not ex.disconnected:
+        if not ws.accepted and not ws.refused and not ex.response_started and not ex.disconnected:
             if isinstance(result, Response):
                 pending = result.emit(ex)  # a denial response, e.g. 401; the engine closes after
                 if pending is not None:
@@ -282,8 +289,7 @@ async def _session(
     except Exception:
         failed = True
         logger.exception("Exception in WebSocket handler for %s", ex.target.decode("latin-1"))
-        if ws._conn is None and not ex.response_started and not ex.disconnected:
+        if not ws.accepted and not ex.response_started and not ex.disconnected:
             ex.respond(500, _TEXT_PLAIN, b"Internal Server Error\n", close=True)
     finally:
-        if ws._conn is not None:
-            ws._conn.session_ended(failed)
+        ws.session_ended(failed)
