@@ -71,6 +71,18 @@ class RunningServer:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         return sock
 
+    def slow_reader(self, timeout: float = 10.0) -> socket.socket:
+        """A connected client with a small receive buffer, for stalled-reader tests."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(("127.0.0.1", self.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 

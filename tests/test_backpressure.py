@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -146,11 +145,8 @@ def test_stalled_reader_holds_bounded_memory(serve: Any, big_file: Path, case: s
     FILE[:] = [big_file]
     srv = serve(asgi_app if interface == "asgi" else native, lifespan="off")
     produced[0] = 0
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    sock.settimeout(10)
+    sock = srv.slow_reader()
     try:
-        sock.connect(("127.0.0.1", srv.port))
         sock.sendall(request)
         # Let the server run until it stops advancing while nothing is read.
         deadline = time.monotonic() + 5

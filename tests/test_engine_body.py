@@ -8,7 +8,6 @@ import asyncio
 import gc
 import logging
 import random
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -702,11 +701,8 @@ def _decode_chunked(data: bytes) -> bytes:
 def test_write_backpressure_over_socket(serve) -> None:
     srv = serve(app)
     produced[0] = 0
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    sock.settimeout(10)
+    sock = srv.slow_reader()
     try:
-        sock.connect(("127.0.0.1", srv.port))
         sock.sendall(get("/big"))
         deadline = time.monotonic() + 5
         while produced[0] == 0 and time.monotonic() < deadline:
