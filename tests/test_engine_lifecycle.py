@@ -493,3 +493,26 @@ def test_still_serving_after_many_aborted_clients(serve) -> None:
     _still_serves(srv)
     assert wait_for(lambda: len(srv.state.connections) == 0, 3)
     _still_serves(srv)
+
+
+def test_a_body_write_racing_a_transport_error_leaves_later_connections_working(serve) -> None:
+    """asyncio 3.12/3.13 writelines after a transport error registers a writer on a
+    socket about to close; the next connection given that fd then never got read."""
+    srv = serve(app)
+    with srv.connect() as sock:
+        client = Client(sock)
+        client.send(get("/"))
+        assert client.response().body == b"hi"
+        (conn,) = srv.state.connections
+        raced = threading.Event()
+
+        def race() -> None:
+            # what a read error does: the transport is closed, the protocol not told yet
+            conn.transport.abort()
+            conn._write_parts((b"5\r\n", b"abcde", b"\r\n"))
+            raced.set()
+
+        srv.loop.call_soon_threadsafe(race)
+        assert raced.wait(3)
+    for _ in range(3):
+        _still_serves(srv)

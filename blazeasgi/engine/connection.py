@@ -765,6 +765,11 @@ class HTTPConnection(asyncio.Protocol):
             return
         if not self.closed:
             transport = self.transport
+            if transport.is_closing():
+                # Failed at the transport, connection_lost not delivered yet. asyncio's
+                # writelines (3.12, 3.13) would register a writer on a socket that is
+                # about to be closed, and the next connection given its fd is never read.
+                return
             transport.writelines(parts)
             if not self.write_paused and transport.get_write_buffer_size() > self.config.write_high_water:
                 _pace(transport)
