@@ -1,6 +1,6 @@
 """Per-request cost of the engine without sockets: feed a request, count µs.
 
-    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile] [--app-alone] [--close]
+    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile] [--app-alone] [--close] [--each]
 
 A mock transport swallows the writes, so this isolates the server's own Python
 work (parse, dispatch, serialise) from the kernel; compare runs, not absolutes.
@@ -9,7 +9,9 @@ no-op receive/send, stepped once per request. The difference between the two is 
 server's own cost for that app. ``--close`` opens a new connection for every
 request (``Connection: close``), as behind a default nginx upstream: the cost
 then includes setting up and tearing down the connection and any task or loop
-pass that takes.
+pass that takes. ``--each`` feeds one request at a time and runs the loop until its
+response is written: the cost then includes the loop passes a handler path takes
+(compare ``BLAZEASGI_TASKS=task`` with the default).
 """
 
 from __future__ import annotations
@@ -124,6 +126,29 @@ async def run_close(kind: str, n: int) -> None:
     print(f"{kind} --close: {dt / n * 1e6:.2f} us/request ({transport.n - writes} writes)")
 
 
+async def run_each(kind: str, n: int) -> None:
+    """One request at a time on a kept-alive connection, the loop run until it is answered."""
+    served = load(kind)
+    await served.startup()
+    state = ServerState(Config(access_log=False), served.dispatch, asyncio.get_running_loop())
+    conn = HTTPConnection(state)
+    transport = NullTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+
+    async def answer(count: int) -> None:
+        for _ in range(count):
+            answered = transport.n + 1
+            conn.data_received(REQUEST)
+            while transport.n < answered:
+                await asyncio.sleep(0)
+
+    await answer(500)
+    t0 = time.perf_counter()
+    await answer(n)
+    dt = time.perf_counter() - t0
+    print(f"{kind} --each: {dt / n * 1e6:.2f} us/request")
+
+
 async def run_app_alone(kind: str, n: int) -> None:
     if kind == "native":
         raise SystemExit("--app-alone needs an ASGI kind: asgi, starlette or fastapi")
@@ -169,5 +194,7 @@ if __name__ == "__main__":
         uvloop.run(run_app_alone(kind, 100_000))
     elif "--close" in sys.argv:
         uvloop.run(run_close(kind, 100_000))
+    elif "--each" in sys.argv:
+        uvloop.run(run_each(kind, 100_000))
     else:
         uvloop.run(run(kind, 200_000, "--profile" in sys.argv))

@@ -890,6 +890,21 @@ def test_micro_app_alone_runs_the_app_without_a_server() -> None:
     assert native.returncode != 0 and "needs an ASGI kind" in native.stderr
 
 
+def test_micro_each_answers_every_request_on_the_task_path() -> None:
+    """--each runs the loop until each response is out, so a Task per request is
+    measured with its loop passes (the pipelined default would outrun it)."""
+    import os
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", "import asyncio, benchmarks.micro as m; asyncio.run(m.run_each('asgi', 300))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "BLAZEASGI_TASKS": "task"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "asgi --each:" in out.stdout
+
+
 # -- a new connection per request -----------------------------------------------------------------
 
 
