@@ -42,13 +42,13 @@ from ..logs import log_access
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import ConnectionInfo, Exchange
 from .framing import (
-    _VALID_HOSTS,
-    _as_protocol_error,
-    _check_codings,
-    _check_host,
-    _non_origin_target,
-    _rare_method,
-    _UpgradeBody,
+    VALID_HOSTS,
+    UpgradeBody,
+    as_protocol_error,
+    check_codings,
+    check_host,
+    non_origin_target,
+    rare_method,
 )
 from .http11 import error_response
 
@@ -59,7 +59,7 @@ logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
 #: Methods named without decoding. CONNECT is left out: its target needs a check
-#: (authority-form only) that _rare_method makes off the common path.
+#: (authority-form only) that rare_method makes off the common path.
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
 _OWS = frozenset(b" \t")
 #: Fields no request needs on the hot path but an interface may look for (TE for
@@ -138,7 +138,7 @@ class HTTPConnection(asyncio.Protocol):
         self.peer_eof = False
         self.write_paused = False
         self._parser = httptools.HttpRequestParser(self)
-        #: Where received bytes go: the parser, or an upgrade request's body (_UpgradeBody).
+        #: Where received bytes go: the parser, or an upgrade request's body (UpgradeBody).
         self._feed: Callable[[bytes], None] = self._parser.feed_data
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -249,7 +249,7 @@ class HTTPConnection(asyncio.Protocol):
             self._on_upgrade(data, int(exc.args[0]) if exc.args else len(data))
         except httptools.HttpParserError as exc:
             if not self._read_closed:  # bytes after a final request are ignored
-                self._protocol_error(_as_protocol_error(exc))
+                self._protocol_error(as_protocol_error(exc))
                 return
         except ProtocolError as exc:
             self._protocol_error(exc)
@@ -364,7 +364,7 @@ class HTTPConnection(asyncio.Protocol):
             value = next((v for k, v in last.headers if k == b"upgrade"), None)
             if value is not None:
                 last.upgrade = value.strip().lower()
-            body = _UpgradeBody.for_request(self, last)
+            body = UpgradeBody.for_request(self, last)
             if body is not None:
                 last.body_complete = False
                 self._reading = last
@@ -375,7 +375,7 @@ class HTTPConnection(asyncio.Protocol):
                 except httptools.HttpParserUpgrade as exc:  # ended: the rest is the new protocol's
                     data, offset = data[offset:], int(exc.args[0])
                 except httptools.HttpParserError as exc:
-                    self._protocol_error(_as_protocol_error(exc))
+                    self._protocol_error(as_protocol_error(exc))
                     return
         self._read_closed = True
         if last is None:
@@ -457,7 +457,7 @@ class HTTPConnection(asyncio.Protocol):
                 if name == b"connection":
                     # llhttp acts on it (closes after the message): it cannot be dropped.
                     raise ProtocolError(400, "Connection field in trailer section")
-            elif name == b"host" and self._head_budget >= 0 and value in _VALID_HOSTS:
+            elif name == b"host" and self._head_budget >= 0 and value in VALID_HOSTS:
                 self._host_count += 1  # every request has one: spare it the call
             else:
                 self._special_header(name, value)
@@ -481,7 +481,7 @@ class HTTPConnection(asyncio.Protocol):
         raw_method = parser.get_method()
         ex = Exchange(
             self,
-            _METHODS.get(raw_method) or _rare_method(raw_method, target),
+            _METHODS.get(raw_method) or rare_method(raw_method, target),
             target,
             headers,
             version,
@@ -528,7 +528,7 @@ class HTTPConnection(asyncio.Protocol):
             if version == "1.0":
                 # RFC 9112 §6.1: faulty framing; the connection closes after the 400.
                 raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-            _check_codings(transfer_encoding)
+            check_codings(transfer_encoding)
         return version
 
     def _check_target(self, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -539,9 +539,9 @@ class HTTPConnection(asyncio.Protocol):
             raise ProtocolError(431, "Too many header fields")
         if target[0] != 47:  # not "/": absolute-form, "*" or authority-form
             method = self._parser.get_method().decode("ascii", "replace")
-            target, authority = _non_origin_target(method, target)
+            target, authority = non_origin_target(method, target)
             if authority is not None:
-                _check_host(authority)
+                check_host(authority)
                 # RFC 9112 §3.2.2: the target's authority wins over any Host field.
                 headers[:] = [(k, authority if k == b"host" else v) for k, v in headers]
         return target
@@ -584,7 +584,7 @@ class HTTPConnection(asyncio.Protocol):
         if self._head_budget < 0:
             raise ProtocolError(431, "Request Header Fields Too Large")
         if name == b"host":
-            _check_host(value)
+            check_host(value)
             self._host_count += 1
         elif name == b"content-length":
             # llhttp has already rejected non-digits, signs and conflicting repeats.
