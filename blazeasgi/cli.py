@@ -29,11 +29,13 @@ from .lifecycle import Announced, AnnouncingServer
 from .logs import configure_logging
 from .native.app import App
 from .options import add_options, config_kwargs
+from .processflags import max_requests, wants_master
 from .proxy import TrustedHosts
 from .sockets import describe
 from .sockets import open_sockets as listening_sockets
-from .supervisor import WorkerLink, max_requests, run_master, wants_master
+from .supervisor import run_master
 from .tls import load_tls
+from .workerlink import WorkerLink
 
 logger = logging.getLogger("blazeasgi.error")
 DEFAULTS = Config()
