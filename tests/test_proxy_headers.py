@@ -377,6 +377,39 @@ def test_websocket_scope(run: Any, interface: str, fields: dict[str, str], expec
     assert seen == expected
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"Forwarded": "for=192.0.2.60;proto=https;host=example.com"},
+            {"client": ["192.0.2.60", 0], "scheme": "wss", "host": "example.com"},
+        ),
+        ({"X_Forwarded_Proto": "https"}, {"client": list(PEER), "scheme": "wss", "host": "127.0.0.1"}),
+        ({}, {"client": list(PEER), "scheme": "ws", "host": "127.0.0.1"}),
+    ],
+)
+def test_native_websocket_host_url_tls(
+    run: Any, monkeypatch: pytest.MonkeyPatch, fields: dict[str, str], expected: dict[str, Any]
+) -> None:
+    """A native WebSocket has Request's host, url and tls, the proxy fields read once."""
+    calls: list[object] = []
+    resolve = ProxyHeaders.resolve
+
+    def counted(self: ProxyHeaders, *args: Any) -> Any:
+        calls.append(args)
+        return resolve(self, *args)
+
+    monkeypatch.setattr(ProxyHeaders, "resolve", counted)
+    proxy_apps.websocket_scopes.clear()
+    request = upgrade_request("/ws-view?x=1", **fields)
+    response = run(exchange(proxy_apps.native_seen(), request, forwarded_host=True))
+    assert response.startswith(b"HTTP/1.1 403 ")
+    seen = proxy_apps.websocket_scopes[0]
+    url = f"{expected['scheme']}://{expected['host']}/ws-view?x=1"
+    assert seen == {**expected, "url": url, "tls": None, "again": [expected["host"], expected["scheme"]]}
+    assert len(calls) == (1 if fields else 0)
+
+
 def test_real_sockets_both_interfaces(serve: Any) -> None:
     for app in (proxy_apps.asgi_seen, proxy_apps.native_seen()):
         srv = serve(app, lifespan="off")

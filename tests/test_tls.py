@@ -161,6 +161,15 @@ def test_websocket_scope_is_wss_with_tls(serve: Callable[..., RunningServer], ce
     assert der(scope["tls"]["server_cert"]) == der(certs.server_pem)
 
 
+def test_native_websocket_has_tls_and_a_wss_url(serve: Callable[..., RunningServer], certs: Certs) -> None:
+    server = tls_server(serve, certs, tls_apps.native_app)
+    with ws_connect(f"wss://127.0.0.1:{server.port}/ws", ssl=client_context(certs), open_timeout=5) as ws:
+        seen = json.loads(ws.recv(timeout=5))
+    assert seen["scheme"] == "wss"
+    assert seen["url"] == f"wss://127.0.0.1:{server.port}/ws"
+    assert seen["tls"]["tls_version"] is not None and der(seen["tls"]["server_cert"]) == der(certs.server_pem)
+
+
 def test_plain_http_has_no_tls_extension(serve: Callable[..., RunningServer]) -> None:
     server = serve(tls_apps.asgi_app)
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
