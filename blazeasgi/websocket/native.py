@@ -29,7 +29,7 @@ from ..native.responses import Response, _dump_json
 from ..native.routing import Handler, Router
 from ..proxy import ProxyHeaders
 from .codec import Message, check_close
-from .connection import WebSocketConnection, log_accepted
+from .connection import WebSocketConnection
 from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
 
 logger = logging.getLogger("blazeasgi.error")
@@ -106,7 +106,6 @@ class WebSocket(ConnectionView):
             raise WebSocketDisconnect(1006)
         block, codec = accept_head(ex, self._handshake, subprotocol, headers or ())
         transport, leftover = ex.switch_protocols(block)
-        log_accepted(ex)
         conn = self._conn = WebSocketConnection(ex, codec, transport)
         conn.start(leftover)
 
