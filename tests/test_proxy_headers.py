@@ -27,9 +27,9 @@ from blazeasgi.proxy import ProxyHeaders, TrustedHosts, parse_forwarded
 
 from .apps import proxy_apps
 from .conftest import MockTransport
-from .test_cli import ROOT, blaze, start_tcp  # noqa: F401  (blaze is a fixture)
-from .test_websocket_handshake import read_response
-from .test_websocket_handshake import request as upgrade_request
+from .helpers.cli import ROOT, start_tcp
+from .helpers.websocket import read_response
+from .helpers.websocket import request as upgrade_request
 
 APPS = "tests.apps.proxy_apps"
 PEER = ("127.0.0.1", 40000)  # MockTransport's peer: trusted by default
@@ -432,7 +432,7 @@ def test_real_sockets_both_interfaces(serve: Any) -> None:
         (["--forwarded-allow-ips", "10.0.0.1"], "127.0.0.1"),  # the peer is not trusted
     ],
 )
-def test_cli_proxy_header_flags(blaze, flags: list[str], expected_client: str) -> None:  # noqa: F811
+def test_cli_proxy_header_flags(blaze, flags: list[str], expected_client: str) -> None:
     b, url = start_tcp(blaze, f"{APPS}:asgi_seen", "--lifespan", "off", *flags)
     r = httpx.get(url, headers={"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}, timeout=5)
     seen = r.json()
@@ -441,7 +441,7 @@ def test_cli_proxy_header_flags(blaze, flags: list[str], expected_client: str) -
     assert b.stop() == 0
 
 
-def test_cli_native_app_with_forwarded_host_and_env(blaze, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_cli_native_app_with_forwarded_host_and_env(blaze, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.0/8")
     b, url = start_tcp(blaze, f"{APPS}:native", "--forwarded-host")
     headers = {"forwarded": 'for="[2001:db8::1]:4711";proto=https;host=example.com'}

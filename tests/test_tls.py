@@ -14,7 +14,7 @@ import re
 import signal
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from blazeasgi.tls import load_tls
 
 from .apps import tls_apps
 from .conftest import RunningServer
-from .test_cli import Blaze, assert_one_line_error, run_cli
+from .helpers.cli import Blaze, assert_one_line_error, run_cli
 
 PASSWORD = "correct horse"
 APPS = "tests.apps.tls_apps"
@@ -313,20 +313,6 @@ def test_load_tls_without_certificate_is_plain() -> None:
 
 
 # -- the operator's view: python -m blazeasgi ------------------------------------------------
-@pytest.fixture
-def blaze() -> Iterator[Callable[..., Blaze]]:
-    started: list[Blaze] = []
-
-    def start(*args: str) -> Blaze:
-        b = Blaze(list(args))
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.kill()
-
-
 def serve_tls(blaze: Callable[..., Blaze], certs: Certs, loop: str) -> tuple[Blaze, int]:
     """The ASGI test app over TLS on a free port: the process and its port."""
     b = blaze(
