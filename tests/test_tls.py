@@ -163,7 +163,8 @@ def test_websocket_scope_is_wss_with_tls(serve: Callable[..., RunningServer], ce
 
 def test_native_websocket_has_tls_and_a_wss_url(serve: Callable[..., RunningServer], certs: Certs) -> None:
     server = tls_server(serve, certs, tls_apps.native_app)
-    with ws_connect(f"wss://127.0.0.1:{server.port}/ws", ssl=client_context(certs), open_timeout=5) as ws:
+    url = f"wss://127.0.0.1:{server.port}/ws"
+    with ws_connect(url, ssl=client_context(certs), open_timeout=15) as ws:  # a busy host
         seen = json.loads(ws.recv(timeout=5))
     assert seen["scheme"] == "wss"
     assert seen["url"] == f"wss://127.0.0.1:{server.port}/ws"

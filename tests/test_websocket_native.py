@@ -15,6 +15,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from blazeasgi import App, JSONResponse, PlainTextResponse, Request
 from blazeasgi.websocket import WebSocket, WebSocketDisconnect
 
+from .helpers.websocket import asgi_echo
+
 
 def ws_connect(port: int, path: str, **kwargs: Any) -> Any:
     kwargs.setdefault("proxy", None)
@@ -303,17 +305,6 @@ def test_access_lines_follow_the_access_log_format(serve, run, interface: str) -
         def emit(self, record: logging.LogRecord) -> None:
             records.append(record)
 
-    async def asgi_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket":
-            return
-        await receive()
-        await send({"type": "websocket.accept"})
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            await send({"type": "websocket.send", "text": message["text"]})
-
     handler = Collect()
     access = logging.getLogger("blazeasgi.access")
     old_level = access.level
@@ -323,7 +314,7 @@ def test_access_lines_follow_the_access_log_format(serve, run, interface: str) -
     try:
         seen = Seen()
         app = make_app(seen) if interface == "native" else asgi_echo
-        srv = serve(app, access_log=True, access_log_format=fmt)
+        srv = serve(app, lifespan="off", access_log=True, access_log_format=fmt)
 
         async def go() -> None:
             async with ws_connect(srv.port, "/echo?x=1", user_agent_header="probe/1") as ws:

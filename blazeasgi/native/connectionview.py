@@ -91,12 +91,9 @@ class ConnectionView:
     def http_version(self) -> str:
         return self._ex.http_version
 
-    @property
-    def scheme(self) -> str:
-        """The scheme, "http" or "https"; behind a trusted proxy, the one the client used."""
-        if self._ex.noted_fields:
-            return self._forwarded().scheme
-        return self._ex.info.scheme
+    #: The scheme, "http" or "https"; behind a trusted proxy, the one the client used.
+    #: (The method itself as the getter: no second call per access.)
+    scheme = property(_http_scheme)
 
     @property
     def host(self) -> str:

@@ -104,14 +104,18 @@ def start_tcp(blaze, target: str, *args: str) -> tuple[Blaze, str]:
     return b, f"http://127.0.0.1:{port}"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """``python -m blazeasgi ARGS`` run to its exit (stdout and stderr captured)."""
     return subprocess.run(
         [sys.executable, "-m", "blazeasgi", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
+        env=env,
     )
 
 

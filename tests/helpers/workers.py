@@ -8,13 +8,13 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from . import cli
 from .cli import ROOT, Blaze
 
 PID_APP = "tests.apps.worker_apps:pid_app"
@@ -139,12 +139,5 @@ def alive(pid: int) -> bool:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "blazeasgi", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
+    """cli.run_cli with the workers' longer timeout."""
+    return cli.run_cli(*args, env=env, timeout=TIMEOUT)
