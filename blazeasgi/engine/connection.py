@@ -21,8 +21,9 @@ from typing import Any
 
 import httptools
 
+from .conninfo import ConnectionInfo
 from .errors import ClientDisconnected, ProtocolError
-from .exchange import ConnectionInfo, Exchange
+from .exchange import Exchange
 from .framing import (
     VALID_HOSTS,
     UpgradeBody,

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 import httptools
 
 if TYPE_CHECKING:
+    from .conninfo import ConnectionInfo
     from .errors import ProtocolError
-    from .exchange import ConnectionInfo, Exchange
+    from .exchange import Exchange
     from .server import ServerState
 
 #: The most a transport hands to data_received at once (uvloop reads 256 KiB).
