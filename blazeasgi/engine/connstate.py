@@ -4,7 +4,7 @@ what each means. The connection is one object, split by role over four modules:
     connstate.ConnectionState       the fields (slots) and their starting values
     endings.ConnectionEndings       how a request or the connection ends off the
                                     common path: errors, unusual request endings,
-                                    timeouts and the sweep, close, the upgrade
+                                    timeouts and the sweep, close, the 101 switch
     requestchecks.RequestChecks     request heads off the common path: the request
                                     line across reads, version, Host, framing fields
     connection.HTTPConnection       the hot path: asyncio.Protocol, the httptools
@@ -136,7 +136,7 @@ class ConnectionState(asyncio.Protocol):
         self._head_since = 0.0
         self._started_at = 0.0
 
-    if TYPE_CHECKING:  # defined by HTTPConnection (connection.py), used by the layers above it
+    if TYPE_CHECKING:  # defined by HTTPConnection (connection.py); endings.py calls them
 
         def _run_next(self) -> None: ...
 
