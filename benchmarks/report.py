@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from blazeasgi.bench import NA, fmt_bytes_rate, fmt_latency, fmt_ratio, fmt_rps, markdown_table
+from blazeasgi.wrk import NA, fmt_bytes_rate, fmt_latency, fmt_ratio, fmt_rps, markdown_table
 
 from .machine import describe
 

@@ -22,20 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from blazeasgi.bench import (
-    BenchError,
+from blazeasgi.benchprocess import (
     ServerProcess,
-    find_wrk,
-    fmt_latency,
-    fmt_rps,
     free_port,
     http_request,
-    median_result,
     pinning,
     raise_fd_limit,
-    run_wrk,
     sigterm_as_interrupt,
 )
+from blazeasgi.wrk import BenchError, find_wrk, fmt_latency, fmt_rps, median_result, run_wrk
 
 from . import report
 from .machine import ROOT, machine_info, process_tree_cpu_s

@@ -10,7 +10,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from blazeasgi.bench import Reply, lua_script
+from blazeasgi.benchprocess import Reply
+from blazeasgi.wrk import lua_script
 
 from .apps.common import DOWNLOAD_SIZE, HELLO, PLAINTEXT, SECURITY_HEADERS
 

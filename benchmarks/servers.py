@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from blazeasgi.bench import module_available
+from blazeasgi.benchprocess import module_available
 
 BACKLOG = "2048"
 PY = sys.executable

@@ -35,15 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from blazeasgi import App
-from blazeasgi.bench import (
-    BenchError,
-    ServerProcess,
-    free_port,
-    markdown_table,
-    module_available,
-    pinning,
-)
+from blazeasgi.benchprocess import ServerProcess, free_port, module_available, pinning
 from blazeasgi.websocket import WebSocket
+from blazeasgi.wrk import BenchError, markdown_table
 
 PY = sys.executable
 TARGET = "benchmarks.websocket_echo"

@@ -142,24 +142,66 @@ def log_access(
 ) -> None:
     """Emit one access record; the caller has checked the logger is enabled."""
     compiled = _compiled.get(fmt) or _compile(fmt)
+    _emit(compiled.format, _fields(compiled, client, ex, ex.status, body_bytes, duration_ms))
+
+
+#: What a WebSocket's two access lines add after ``--access-log-format`` (its fields
+#: as for the 101 that opened the session): the accept, then the close with its code
+#: and the messages each way, also record attributes as ``ws_close_code``,
+#: ``ws_messages_in``, ``ws_messages_out``.
+WS_ACCEPTED = " [accepted]"
+WS_CLOSED = " [closed %(ws_close_code)d, %(ws_messages_in)d in, %(ws_messages_out)d out]"
+
+
+def log_websocket(
+    fmt: str,
+    client: tuple[str, int] | None,
+    ex: Exchange,
+    duration_ms: float = 0.0,
+    closed: tuple[int, int, int] | None = None,
+) -> None:
+    """Emit a WebSocket's accept line, or with ``closed`` (close code, messages
+    received, messages sent) its close line; ``duration_ms`` is the session's.
+    The caller has checked the logger is enabled."""
+    compiled = _compiled.get(fmt) or _compile(fmt)
+    fields = _fields(compiled, client, ex, 101, 0, duration_ms)
+    if closed is None:
+        _emit(compiled.format + WS_ACCEPTED, fields)
+        return
+    fields["ws_close_code"], fields["ws_messages_in"], fields["ws_messages_out"] = closed
+    _emit(compiled.format + WS_CLOSED, fields)
+
+
+def _fields(
+    compiled: AccessLogFormat,
+    client: tuple[str, int] | None,
+    ex: Exchange,
+    status: int,
+    body_bytes: int,
+    duration_ms: float,
+) -> dict[str, object]:
     fields: dict[str, object] = {
         "client": f"{client[0]}:{client[1]}" if client else "-",
         "method": ex.method,
         "path": ex.target.decode("latin-1"),
         "version": ex.http_version,
-        "status": ex.status,
+        "status": status,
         "bytes": body_bytes,
         "duration_ms": duration_ms,
     }
     if compiled.headers:
         for field, header in compiled.headers:
             fields[field] = next((v.decode("latin-1") for k, v in ex.headers if k == header), "-")
+    return fields
+
+
+def _emit(message: str, fields: dict[str, object]) -> None:
     # One dict is both the %-mapping of the message and, as ``extra``, the
     # record's attributes; neither is formatted unless a handler emits it.
     # makeRecord + handle is logger.info without findCaller's stack walk (the
     # caller is always this line): 9.1 us instead of 10.9 us a line to /dev/null.
     record = access_logger.makeRecord(
-        "blazeasgi.access", logging.INFO, __file__, 0, compiled.format, (fields,), None, "log_access", fields
+        "blazeasgi.access", logging.INFO, __file__, 0, message, (fields,), None, "log_access", fields
     )
     access_logger.handle(record)
 

@@ -237,3 +237,39 @@ def parse_mode(text: str) -> int:
     if not 0 <= mode <= 0o777:
         raise ValueError(f"{text!r} is not a file mode (0 to 0o777)")
     return mode
+
+
+class SlotSockets:
+    """The listening sockets each worker place (slot) serves.
+
+    Shared: every slot serves the one group the CLI flags name. SO_REUSEPORT: each
+    slot has its own group on the same port, made on first use and kept by the
+    master across that slot's replacements, so what queues on it while one worker
+    gives way to the next waits instead of being reset. The kernel spreads new
+    connections over the groups by a hash of the client's address and port.
+    """
+
+    def __init__(self, first: list[socket.socket], reuse_port: tuple[str, int] | None = None) -> None:
+        self.groups = {0: first}
+        #: (host, backlog) when each slot gets its own SO_REUSEPORT group.
+        self.reuse_port = reuse_port
+
+    def __call__(self, slot: int) -> list[socket.socket]:
+        if self.reuse_port is None:
+            return self.groups[0]
+        if slot not in self.groups:
+            host, backlog = self.reuse_port
+            port = self.groups[0][0].getsockname()[1]  # the one --port 0 picked, for every slot
+            self.groups[slot] = bind_tcp(host, port, backlog, reuse_port=True)
+        return self.groups[slot]
+
+    def release(self, slot: int) -> None:
+        """The slot is gone (SIGTTOU): stop the kernel routing connections to it."""
+        if self.reuse_port is not None and slot:
+            for sock in self.groups.pop(slot, []):
+                sock.close()
+
+    def close(self) -> None:
+        for group in self.groups.values():
+            for sock in group:
+                sock.close()

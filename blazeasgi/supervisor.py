@@ -3,19 +3,12 @@
 The master binds the listening sockets and runs each worker as a fresh
 ``python -m blazeasgi <the same arguments>`` that serves inherited sockets: on
 Linux for TCP one SO_REUSEPORT socket per worker place, which spreads the load
-evenly, else one socket all workers share (see use_reuse_port, SlotSockets). Fresh
-interpreters rather than ``os.fork``: the master never imports the app nor runs an
+evenly, else one socket all workers share (see processflags.use_reuse_port,
+sockets.SlotSockets). Fresh interpreters rather than ``os.fork``: the master never imports the app nor runs an
 event loop, so every worker (and every reload) imports the code as it is on disk
 now, and nothing of the master (threads, loop, signal handlers) leaks into one.
 Waiting is one ``select`` over the workers' channels, a signal wake-up socket and,
 with --reload, the file watcher's socket.
-
-Master and worker talk over one socketpair per worker, one line per message:
-
-    worker -> master   R        ready: the app started and the socket is served
-                       M        served its --limit-max-requests: replace me
-                       E<text>  startup failed; <text> is the one-line reason
-    master -> worker   nothing; end-of-file means the master is gone: drain, exit
 
 Replacing a worker is always start-then-stop: the new worker starts, and only
 once it is ready does the old one get SIGTERM (a graceful drain, see
@@ -25,16 +18,18 @@ being refused: SIGHUP, --reload and max-requests all work this way. A worker tha
 dies is replaced after the fact. A worker that exits before it was ready at boot
 means the app cannot start: the master stops and exits 1 with that worker's error
 rather than restart-looping (with --reload it keeps watching for a fix instead).
+
+Master and worker talk over one socketpair per worker: blazeasgi/workerlink.py states
+that protocol and holds the worker's end. What the flags mean for the processes is
+blazeasgi/processflags.py; the per-slot listening sockets are sockets.SlotSockets.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import enum
 import logging
 import os
-import random
 import selectors
 import signal
 import socket
@@ -44,17 +39,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .errors import BlazeasgiError
-from .sockets import bind_tcp, systemd_fds
+from .processflags import use_reuse_port, worker_count
+from .sockets import SlotSockets, bind_tcp
+from .workerlink import ERROR, READY, RETIRE, WORKER_ENV
 
 if TYPE_CHECKING:
-    from .engine.server import Server
     from .reload import Watcher
 
 logger = logging.getLogger("blazeasgi.error")
 
-#: A worker's environment holds "<channel fd>:<listening fd>,<listening fd>..." here.
-WORKER_ENV = "BLAZEASGI_WORKER_FDS"
 #: A stopping worker still alive this long after its --timeout-graceful-shutdown is
 #: killed: the engine aborts connections at the timeout, so this only catches a hang.
 KILL_MARGIN = 5.0
@@ -62,94 +55,7 @@ KILL_MARGIN = 5.0
 #: up to 30 s: a broken deploy logs twice a minute instead of spinning a CPU.
 RESPAWN_DELAY, RESPAWN_DELAY_MAX = 1.0, 30.0
 
-READY, RETIRE, ERROR = b"R", b"M", b"E"
 
-
-class UsageError(BlazeasgiError):
-    """A bad flag or environment value: reported as one line, exit code 1."""
-
-
-# -- command line (the flags themselves: blazeasgi/options.py) --------------------------------
-def worker_count(args: argparse.Namespace) -> int:
-    """--workers, else 1. $WEB_CONCURRENCY (uvicorn's and gunicorn's) reaches it as
-    the flag's default through envconfig, like every BLAZEASGI_* variable."""
-    count = 1 if args.workers is None else int(args.workers)
-    if count < 1:
-        raise UsageError(f"--workers must be at least 1, got {count}")
-    return count
-
-
-def wants_master(args: argparse.Namespace) -> bool:
-    """Whether this command line needs a master (else: today's single process)."""
-    if args.limit_max_requests < 0 or args.limit_max_requests_jitter < 0:
-        raise UsageError("--limit-max-requests and its jitter cannot be negative")
-    return worker_count(args) > 1 or args.reload or args.limit_max_requests > 0
-
-
-def max_requests(args: argparse.Namespace) -> int:
-    """This worker's request limit: the flag plus its own random jitter (0 = none)."""
-    if args.limit_max_requests <= 0:
-        return 0
-    return int(args.limit_max_requests) + random.randint(0, max(args.limit_max_requests_jitter, 0))
-
-
-# -- the worker's end -----------------------------------------------------------------------
-class WorkerLink:
-    """A worker's end of its channel to the master (see the module docstring)."""
-
-    def __init__(self, channel_fd: int, listen_fds: list[int]) -> None:
-        self.channel = socket.socket(fileno=channel_fd)
-        self.listen_fds = listen_fds
-
-    @classmethod
-    def from_environ(cls) -> WorkerLink | None:
-        """The link when this process is a worker; the variable is removed so that
-        processes the app starts are not mistaken for workers."""
-        value = os.environ.pop(WORKER_ENV, None)
-        if value is None:
-            return None
-        channel, _, listening = value.partition(":")
-        return cls(int(channel), [int(fd) for fd in listening.split(",")])
-
-    def sockets(self) -> list[socket.socket]:
-        """The listening sockets the master opened, inherited by descriptor."""
-        sockets = [socket.socket(fileno=fd) for fd in self.listen_fds]
-        for sock in sockets:
-            sock.setblocking(False)
-        return sockets
-
-    def fail(self, message: str) -> None:
-        """Startup failed: the master prints (or logs) this line, not the worker."""
-        self._send(ERROR + message.replace("\n", " ").encode("utf-8", "replace"))
-
-    def retire(self) -> None:
-        """The request limit was reached: keep serving until the master stops us."""
-        self._send(RETIRE)
-
-    def ready(self, server: Server) -> None:
-        """Serving: tell the master, and drain should the master go away."""
-        loop = asyncio.get_running_loop()
-        loop.add_reader(self.channel.fileno(), self._on_master, loop, server)
-        self._send(READY)
-
-    def _on_master(self, loop: asyncio.AbstractEventLoop, server: Server) -> None:
-        try:
-            data = self.channel.recv(64)
-        except OSError:
-            data = b""
-        if not data:
-            loop.remove_reader(self.channel.fileno())
-            logger.warning("Master process is gone; stopping worker [%d]", os.getpid())
-            server.request_stop()
-
-    def _send(self, message: bytes) -> None:
-        try:
-            self.channel.sendall(message + b"\n")
-        except OSError:  # the master is gone: _on_master stops this worker
-            pass
-
-
-# -- the master ----------------------------------------------------------------------------
 class Phase(enum.Enum):
     STARTING = "starting"  # spawned; importing the app, running its startup
     SERVING = "serving"
@@ -476,61 +382,6 @@ def _exit_reason(code: int) -> str:
         except ValueError:  # pragma: no cover - a real-time signal
             return f"signal {-code}"
     return f"exit code {code}"
-
-
-# -- entry point from the CLI ----------------------------------------------------------------
-class SlotSockets:
-    """The listening sockets each worker place (slot) serves.
-
-    Shared: every slot serves the one group the CLI flags name. SO_REUSEPORT: each
-    slot has its own group on the same port, made on first use and kept by the
-    master across that slot's replacements, so what queues on it while one worker
-    gives way to the next waits instead of being reset. The kernel spreads new
-    connections over the groups by a hash of the client's address and port.
-    """
-
-    def __init__(self, first: list[socket.socket], reuse_port: tuple[str, int] | None = None) -> None:
-        self.groups = {0: first}
-        #: (host, backlog) when each slot gets its own SO_REUSEPORT group.
-        self.reuse_port = reuse_port
-
-    def __call__(self, slot: int) -> list[socket.socket]:
-        if self.reuse_port is None:
-            return self.groups[0]
-        if slot not in self.groups:
-            host, backlog = self.reuse_port
-            port = self.groups[0][0].getsockname()[1]  # the one --port 0 picked, for every slot
-            self.groups[slot] = bind_tcp(host, port, backlog, reuse_port=True)
-        return self.groups[slot]
-
-    def release(self, slot: int) -> None:
-        """The slot is gone (SIGTTOU): stop the kernel routing connections to it."""
-        if self.reuse_port is not None and slot:
-            for sock in self.groups.pop(slot, []):
-                sock.close()
-
-    def close(self) -> None:
-        for group in self.groups.values():
-            for sock in group:
-                sock.close()
-
-
-def use_reuse_port(args: argparse.Namespace) -> bool:
-    """One SO_REUSEPORT socket per worker (the default on Linux for --host/--port)
-    or one shared socket (--no-reuse-port; always for --uds, --fd and systemd).
-
-    Measured with benchmarks/worker_balance.py (2 CPUs, wrk): with a shared
-    socket the workers that are awake first take most connections, at 4 workers
-    and 16 keep-alive connections one worker got none; with SO_REUSEPORT every
-    worker got a share (new connection per request: max/min 1.04 vs 1.54).
-    Only Linux spreads connections over SO_REUSEPORT sockets (BSDs pick one).
-    """
-    tcp = args.uds is None and args.fd is None and not systemd_fds(os.environ)
-    if args.reuse_port and not tcp:
-        raise UsageError("--reuse-port needs a TCP --host/--port, not --uds, --fd or systemd sockets")
-    if args.reuse_port is None:
-        return tcp and sys.platform.startswith("linux")
-    return bool(args.reuse_port)
 
 
 def run_master(

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.test_asgi_messages import TIMEOUT, Raw, close_socket, request, respond
+from .helpers.asgi import TIMEOUT, Raw, close_socket, request, respond
 
 Scope = dict[str, Any]
 DATA = bytes(range(256)) * 4096 + b"tail"  # 1 MiB and a bit: more than one socket write

@@ -23,8 +23,9 @@ except ImportError:  # pragma: no cover - flask is a test dependency
 from blazeasgi.asgi.interfaces import ASGI2App, as_asgi3, detect_interface
 from blazeasgi.asgi.wsgi import WSGIAdapter
 from blazeasgi.cli import to_served_app
-from tests.test_asgi_messages import TIMEOUT, Raw, close_socket, request
-from tests.test_cli import Blaze, free_port
+
+from .helpers.asgi import TIMEOUT, Raw, close_socket, request
+from .helpers.cli import Blaze, free_port
 
 Scope = dict[str, Any]
 

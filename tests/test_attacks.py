@@ -18,7 +18,6 @@ checked are timeouts and byte counts.
 from __future__ import annotations
 
 import asyncio
-import gc
 import select
 import signal
 import socket
@@ -35,17 +34,14 @@ import pytest
 
 from blazeasgi import App, Request, Response, StreamingResponse
 
-from .test_engine_framing import Client, get
+from .helpers.http import Client, get
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = b"x" * 65536
 
 
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    """As in the test_engine_* files: collect closed loops in this thread."""
-    yield
-    gc.collect()
+#: Closed loops collected after each test, in this thread (conftest.collect_garbage).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
 
 
 app = App()

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from blazeasgi import bench
-from blazeasgi.bench import BenchError, Reply, WrkResult
+from blazeasgi import bench, benchprocess, wrk
+from blazeasgi.benchprocess import Reply
+from blazeasgi.wrk import BenchError, WrkResult
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,25 +85,25 @@ def wrk_calls(log: Path) -> list[dict[str, Any]]:
 
 
 def test_lua_script_pipeline_and_post_body() -> None:
-    script = bench.lua_script("POST", b"x" * 4096, {"Content-Type": "application/octet-stream"}, pipeline=16)
+    script = wrk.lua_script("POST", b"x" * 4096, {"Content-Type": "application/octet-stream"}, pipeline=16)
     assert 'wrk.method = "POST"' in script
     assert 'wrk.body = string.rep("x", 4096)' in script
     assert 'wrk.headers["Content-Type"] = "application/octet-stream"' in script
     assert "for i = 1, 16 do r[i] = wrk.format() end" in script
     assert "request = function() return req end" in script
     assert "done = function(summary, latency, requests)" in script
-    plain = bench.lua_script()
+    plain = wrk.lua_script()
     assert "init" not in plain and "wrk.body" not in plain
 
 
 def test_lua_string_escapes_quotes_and_bytes() -> None:
-    assert bench._lua_string('a"b\\c') == '"a\\34b\\92c"'
-    assert bench._lua_string(b"\x00\n\xff") == '"\\0\\10\\255"'
-    assert 'wrk.body = "{\\34a\\34:1}"' in bench.lua_script("POST", b'{"a":1}')
+    assert wrk._lua_string('a"b\\c') == '"a\\34b\\92c"'
+    assert wrk._lua_string(b"\x00\n\xff") == '"\\0\\10\\255"'
+    assert 'wrk.body = "{\\34a\\34:1}"' in wrk.lua_script("POST", b'{"a":1}')
 
 
 def test_parse_wrk_output() -> None:
-    result = bench.parse_wrk_output("Running 10s test\nBENCH_JSON " + json.dumps(SUMMARY) + "\n")
+    result = wrk.parse_wrk_output("Running 10s test\nBENCH_JSON " + json.dumps(SUMMARY) + "\n")
     assert result.requests == 1000 and result.duration_s == 2.0
     assert result.rps == 500.0 and result.transfer_per_s == 75_000.0
     assert result.socket_errors == 6 and result.status_errors == 4 and result.timeouts == 5
@@ -112,25 +113,25 @@ def test_parse_wrk_output() -> None:
 
 def test_parse_wrk_output_nan_and_missing() -> None:
     nan_line = "BENCH_JSON " + json.dumps(SUMMARY).replace("850.5", "-nan").replace("12.25", "nan")
-    assert bench.parse_wrk_output(nan_line).latency_us["mean"] == 0.0
+    assert wrk.parse_wrk_output(nan_line).latency_us["mean"] == 0.0
     with pytest.raises(BenchError, match="wrk printed no summary"):
-        bench.parse_wrk_output("unable to connect\n")
+        wrk.parse_wrk_output("unable to connect\n")
     with pytest.raises(BenchError, match="unreadable"):
-        bench.parse_wrk_output("BENCH_JSON {broken")
+        wrk.parse_wrk_output("BENCH_JSON {broken")
 
 
 def test_zero_duration_and_median() -> None:
     empty = WrkResult(0, 0.0, 0)
     assert empty.rps == 0.0 and empty.transfer_per_s == 0.0
     runs = [WrkResult(n, 1.0, 0) for n in (300, 100, 200, 400)]
-    assert bench.median_result(runs).requests == 200  # the lower middle of an even count
-    assert bench.median_result(runs[:3]).requests == 200
+    assert wrk.median_result(runs).requests == 200  # the lower middle of an even count
+    assert wrk.median_result(runs[:3]).requests == 200
     with pytest.raises(ValueError):
-        bench.median_result([])
+        wrk.median_result([])
 
 
 def test_wrk_command_clamps_threads() -> None:
-    argv = bench.wrk_command(
+    argv = wrk.wrk_command(
         "wrk", "http://x/", 2, 3, "s.lua", threads=4, timeout=8, prefix=["taskset", "-c", "1"]
     )
     assert argv == [
@@ -139,36 +140,36 @@ def test_wrk_command_clamps_threads() -> None:
 
 
 def test_run_wrk_with_fake_wrk(fake_wrk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = bench.run_wrk("http://127.0.0.1:1/", 10, 1, bench.lua_script(pipeline=4))
+    result = wrk.run_wrk("http://127.0.0.1:1/", 10, 1, wrk.lua_script(pipeline=4))
     assert result.requests == 1000
     (call,) = wrk_calls(fake_wrk)
     assert call["argv"][:6] == ["-t", "1", "-c", "10", "-d", "1s"]
     assert "for i = 1, 4 do" in call["script"]
     monkeypatch.setenv("FAKE_WRK_FAIL", "1")
     with pytest.raises(BenchError, match="wrk failed with status 1: unable to connect"):
-        bench.run_wrk("http://127.0.0.1:1/", 10, 1, bench.lua_script())
+        wrk.run_wrk("http://127.0.0.1:1/", 10, 1, wrk.lua_script())
 
 
 def test_find_wrk_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    monkeypatch.setattr(wrk.shutil, "which", lambda name: None)
     with pytest.raises(BenchError, match="apt-get install -y wrk"):
-        bench.find_wrk()
+        wrk.find_wrk()
 
 
 def test_pinning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench.shutil, "which", lambda name: "/usr/bin/taskset")
-    monkeypatch.setattr(bench.os, "sched_getaffinity", lambda pid: {3, 5, 7}, raising=False)
-    assert bench.pinning() == (["/usr/bin/taskset", "-c", "3"], ["/usr/bin/taskset", "-c", "5"])
-    assert bench.pinning(enabled=False) == ([], [])
-    monkeypatch.setattr(bench.os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    assert bench.pinning() == ([], [])
+    monkeypatch.setattr(benchprocess.shutil, "which", lambda name: "/usr/bin/taskset")
+    monkeypatch.setattr(benchprocess.os, "sched_getaffinity", lambda pid: {3, 5, 7}, raising=False)
+    assert benchprocess.pinning() == (["/usr/bin/taskset", "-c", "3"], ["/usr/bin/taskset", "-c", "5"])
+    assert benchprocess.pinning(enabled=False) == ([], [])
+    monkeypatch.setattr(benchprocess.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert benchprocess.pinning() == ([], [])
 
 
 def test_small_helpers() -> None:
-    assert bench.raise_fd_limit(256) >= 256
-    assert 0 < bench.free_port() < 65536
-    assert bench.module_available("json") and not bench.module_available("no_such_module_here")
-    assert not bench.module_available("no_such_package.sub")
+    assert benchprocess.raise_fd_limit(256) >= 256
+    assert 0 < benchprocess.free_port() < 65536
+    assert benchprocess.module_available("json") and not benchprocess.module_available("no_such_module_here")
+    assert not benchprocess.module_available("no_such_package.sub")
     reply = Reply(200, [("Content-Type", "text/plain")], b"")
     assert reply.header("content-type") == "text/plain" and reply.header("server") is None
 
@@ -177,19 +178,19 @@ def test_small_helpers() -> None:
 
 
 def test_formatting() -> None:
-    assert bench.fmt_rps(123456.7) == "123,457" and bench.fmt_rps(None) == bench.NA
-    assert bench.fmt_ratio(150.0, 100.0) == "1.50x"
-    assert bench.fmt_ratio(150.0, None) == bench.NA and bench.fmt_ratio(150.0, 0.0) == bench.NA
-    assert bench.fmt_ratio(None, 100.0) == bench.NA and bench.fmt_ratio(1.0, float("nan")) == bench.NA
-    assert bench.fmt_latency(850) == "850 µs" and bench.fmt_latency(2500) == "2.50 ms"
-    assert bench.fmt_latency(3_200_000) == "3.20 s" and bench.fmt_latency(None) == bench.NA
-    assert bench.fmt_bytes_rate(512) == "512 B/s" and bench.fmt_bytes_rate(2048) == "2.00 KiB/s"
-    assert bench.fmt_bytes_rate(3 << 20) == "3.00 MiB/s" and bench.fmt_bytes_rate(5 << 30) == "5.00 GiB/s"
-    assert bench.fmt_bytes_rate(None) == bench.NA
+    assert wrk.fmt_rps(123456.7) == "123,457" and wrk.fmt_rps(None) == wrk.NA
+    assert wrk.fmt_ratio(150.0, 100.0) == "1.50x"
+    assert wrk.fmt_ratio(150.0, None) == wrk.NA and wrk.fmt_ratio(150.0, 0.0) == wrk.NA
+    assert wrk.fmt_ratio(None, 100.0) == wrk.NA and wrk.fmt_ratio(1.0, float("nan")) == wrk.NA
+    assert wrk.fmt_latency(850) == "850 µs" and wrk.fmt_latency(2500) == "2.50 ms"
+    assert wrk.fmt_latency(3_200_000) == "3.20 s" and wrk.fmt_latency(None) == wrk.NA
+    assert wrk.fmt_bytes_rate(512) == "512 B/s" and wrk.fmt_bytes_rate(2048) == "2.00 KiB/s"
+    assert wrk.fmt_bytes_rate(3 << 20) == "3.00 MiB/s" and wrk.fmt_bytes_rate(5 << 30) == "5.00 GiB/s"
+    assert wrk.fmt_bytes_rate(None) == wrk.NA
 
 
 def test_markdown_table_alignment() -> None:
-    table = bench.markdown_table(["server", "req/s"], [["a", "1,000"], ["longer-name", "5"], ["short"]], "lr")
+    table = wrk.markdown_table(["server", "req/s"], [["a", "1,000"], ["longer-name", "5"], ["short"]], "lr")
     assert table.splitlines() == [
         "| server      | req/s |",
         "| ----------- | ----: |",
@@ -210,16 +211,16 @@ def test_render_bench_table_ratios() -> None:
     assert lines[0].endswith("| vs uvicorn |") and lines[-1].startswith("vs: blazeasgi's req/s divided")
     assert lines[2].split("|")[1:-1] == [" /    ", "           2,000 ", " 1.50 ms ", "         1,000 ",
                                          " 3.00 ms ", "      2.00x "]  # fmt: skip
-    assert lines[3].rstrip().endswith(f"{bench.NA} |")
+    assert lines[3].rstrip().endswith(f"{wrk.NA} |")
 
 
 # -- ServerProcess ----------------------------------------------------------------------------------
 
 
 def test_server_process_ready_and_stopped() -> None:
-    port = bench.free_port()
+    port = benchprocess.free_port()
     argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
-    with bench.ServerProcess("http.server", argv, port, cwd=ROOT, stop_signal=signal.SIGINT) as server:
+    with benchprocess.ServerProcess("http.server", argv, port, cwd=ROOT, stop_signal=signal.SIGINT) as server:
         reply = server.wait_ready("/", timeout=20)
         assert reply.status == 200
         proc = server.proc
@@ -229,17 +230,17 @@ def test_server_process_ready_and_stopped() -> None:
 
 def test_server_process_reports_early_exit_and_silence() -> None:
     argv = [sys.executable, "-c", "import sys; print('boom: no app'); sys.exit(3)"]
-    with bench.ServerProcess("broken", argv, bench.free_port()) as server:
+    with benchprocess.ServerProcess("broken", argv, benchprocess.free_port()) as server:
         with pytest.raises(BenchError, match="broken exited with status 3: boom: no app"):
             server.wait_ready(timeout=20)
-    port = bench.free_port()
+    port = benchprocess.free_port()
     silent = [sys.executable, "-c", "import time; time.sleep(30)"]
-    with bench.ServerProcess("silent", silent, port) as server:
+    with benchprocess.ServerProcess("silent", silent, port) as server:
         with pytest.raises(BenchError, match="did not answer GET / within 0 s"):
             server.wait_ready(timeout=0.2)
     assert server.proc is not None and server.proc.returncode is not None
     with pytest.raises(BenchError, match="could not start"):
-        bench.ServerProcess("missing", ["/nonexistent/binary"], port).start()
+        benchprocess.ServerProcess("missing", ["/nonexistent/binary"], port).start()
 
 
 # -- blazeasgi bench ----------------------------------------------------------------------------------
@@ -324,11 +325,11 @@ def test_bench_main_wrk_failure_and_missing_tools(
     argv = ["benchmarks.apps.hello_native:app", "-d", "1", "--app-dir", str(ROOT), "--no-pin"]
     assert bench.main(argv) == 1
     assert "Error: wrk failed with status 1" in capsys.readouterr().err
-    real_available = bench.module_available
+    real_available = benchprocess.module_available
     monkeypatch.setattr(bench, "module_available", lambda name: name != "uvicorn" and real_available(name))
     assert bench.main(["benchmarks.apps.hello_asgi:app", "--app-dir", str(ROOT)]) == 1
     assert "uvicorn is not installed: pip install 'uvicorn[standard]'" in capsys.readouterr().err
-    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    monkeypatch.setattr(wrk.shutil, "which", lambda name: None)
     assert bench.main(["benchmarks.apps.hello_asgi:app"]) == 1
     assert (
         "wrk (the HTTP load generator) is not installed: `apt-get install -y wrk`" in capsys.readouterr().err
@@ -474,8 +475,8 @@ def test_report_ratios_and_markdown() -> None:
     assert report.ratio(data, ("hello", 100), "blazeasgi-native", "uvicorn") == "2.00x"
     assert report.ratio(data, ("hello", 100), "blazeasgi-native", "granian") == "1.50x"
     assert report.ratio(data, ("hello", 100), "uvicorn-raw", "uvicorn") == "1.00x"
-    assert report.ratio(data, ("hello", 100), "blazeasgi-asgi", "granian") == bench.NA  # granian-asgi not run
-    assert report.ratio(data, ("hello", 1000), "blazeasgi-native", "granian") == bench.NA  # it failed
+    assert report.ratio(data, ("hello", 100), "blazeasgi-asgi", "granian") == wrk.NA  # granian-asgi not run
+    assert report.ratio(data, ("hello", 1000), "blazeasgi-native", "granian") == wrk.NA  # it failed
     for record in data["results"]:
         if record["server"] == "blazeasgi-native" and (record["scenario"], record["connections"]) == (
             "hello",
@@ -487,7 +488,7 @@ def test_report_ratios_and_markdown() -> None:
     assert [c.strip() for c in table[2].split("|")[2:11]] == [
         "120,000", "17.17 MiB/s", "450 µs", "900 µs", "0", "0", "98%", "2.00x", "1.50x",
     ]  # fmt: skip
-    assert table[3].split("|")[8].strip() == bench.NA  # no CPU figure recorded for that one
+    assert table[3].split("|")[8].strip() == wrk.NA  # no CPU figure recorded for that one
     assert report._flag_errors(0) == "0"
     assert report._flag_errors(3) == "**3** (!)"  # dropped connections stand out
     text = report.render_markdown(data, ["chart.png"])
@@ -506,7 +507,7 @@ def test_report_verification_table() -> None:
     data["verification"] = {"a": {"json": [], "db": ["no Server header"]}, "b": {"json": []}}
     text = report.render_verification(data)
     assert text.splitlines()[2] == "| a      | PASS | FAIL |"
-    assert text.splitlines()[3] == f"| b      | PASS | {bench.NA}    |"
+    assert text.splitlines()[3] == f"| b      | PASS | {wrk.NA}    |"
     assert "- a db: no Server header" in text
     assert "## Verification" in report.render_markdown(data)
 
@@ -536,7 +537,7 @@ def test_runner_list_and_missing_wrk(
 
     assert runner.main(["--list"]) == 0
     assert "server   blazeasgi-native" in capsys.readouterr().out
-    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    monkeypatch.setattr(wrk.shutil, "which", lambda name: None)
     assert runner.main(["--quick"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "apt-get install -y wrk" in err
@@ -747,7 +748,7 @@ def test_verifier_cached_date_and_dead_server(fake_te: tuple[int, type[FakeTechE
     handler.faults = {"cached_date"}
     results = _verifier(port, handler, date_wait=0.05).run(["plaintext"])
     assert results["plaintext"] == ["cached Date: 'Mon, 01 Jan 2024 00:00:00 GMT' again 0 s later"]
-    dead = Verifier(bench.free_port(), date_wait=0, timeout=2).run(["json"])
+    dead = Verifier(benchprocess.free_port(), date_wait=0, timeout=2).run(["json"])
     assert dead["json"][0].startswith("request failed: ConnectionRefusedError")
 
 
@@ -807,7 +808,7 @@ def test_sigterm_becomes_keyboard_interrupt(
     import time
 
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), bench.sigterm_as_interrupt():
+    with pytest.raises(KeyboardInterrupt), benchprocess.sigterm_as_interrupt():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)
     assert signal.getsignal(signal.SIGTERM) == before
@@ -828,8 +829,8 @@ def test_floor_reference_serves_the_hello_bytes_and_pipelines() -> None:
 
     spec = BY_NAME["uvloop-floor"]
     assert spec.routes == {"hello"}
-    port = bench.free_port()
-    with bench.ServerProcess(spec.name, spec.argv(port), port, cwd=ROOT) as server:
+    port = benchprocess.free_port()
+    with benchprocess.ServerProcess(spec.name, spec.argv(port), port, cwd=ROOT) as server:
         reply = server.wait_ready("/", timeout=20)
         assert check_hello(reply) is None
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
@@ -932,8 +933,8 @@ def test_new_connection_scenarios_open_a_connection_per_request(
         connection_made(self, transport)
 
     monkeypatch.setattr(HTTPConnection, "connection_made", counted)
-    wrk = pytest.importorskip("shutil").which("wrk")
-    if wrk is None:
+    wrk_binary = pytest.importorskip("shutil").which("wrk")
+    if wrk_binary is None:
         pytest.skip("wrk is not installed")
     from benchmarks.scenarios import BY_NAME
 
@@ -945,7 +946,7 @@ def test_new_connection_scenarios_open_a_connection_per_request(
         await send({"type": "http.response.body", "body": b"ok"})
 
     srv = serve(app, lifespan="off")
-    result = bench.run_wrk(srv.url("/"), 4, 1, BY_NAME[name].script(), wrk=wrk)
+    result = wrk.run_wrk(srv.url("/"), 4, 1, BY_NAME[name].script(), wrk=wrk_binary)
     assert result.requests > 10 and result.socket_errors == 0
     versions = {version for version, _ in seen}
     assert versions == ({"1.0"} if name == "hello-http10" else {"1.1"})

@@ -5,11 +5,9 @@ backpressure)."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ import pytest
 from blazeasgi import App, Request, Response, StreamingResponse
 
 from .conftest import MockConnection
-from .test_engine_framing import (
+from .helpers.http import (
     HI,
     NO_DEFAULTS,
     Client,
@@ -31,13 +29,8 @@ from .test_engine_framing import (
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    """Collect each test's closed loops now, in this thread, once its servers have
-    stopped (CPython 3.11's ast.parse, used when tracebacks are formatted, is not
-    thread-safe: a collection in a server thread could race pytest's reporting)."""
-    yield
-    gc.collect()
+#: Closed loops collected after each test, in this thread (conftest.collect_garbage).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
 
 
 app = App()

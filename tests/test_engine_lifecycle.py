@@ -10,7 +10,6 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,16 +18,10 @@ from blazeasgi import App, Request, Response, StreamingResponse
 from blazeasgi.engine.connection import HTTPConnection
 
 from .conftest import MockConnection, MockTransport
-from .test_engine_framing import NO_DEFAULTS, Client, closed_soon, get, n_responses, parse_all, pump
+from .helpers.http import NO_DEFAULTS, Client, closed_soon, get, n_responses, parse_all, pump
 
-
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    """Collect each test's closed loops now, in this thread, once its servers have
-    stopped (CPython 3.11's ast.parse, used when tracebacks are formatted, is not
-    thread-safe: a collection in a server thread could race pytest's reporting)."""
-    yield
-    gc.collect()
+#: Closed loops collected after each test, in this thread (conftest.collect_garbage).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
 
 
 app = App()

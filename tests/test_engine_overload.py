@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from .conftest import RunningServer
-from .test_engine_framing import Client, get
+from .helpers.http import Client, get
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 2000

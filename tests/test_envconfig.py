@@ -13,10 +13,7 @@ import pytest
 from blazeasgi.cli import build_parser, config_from_args
 from blazeasgi.envconfig import EnvFileError, env_var, load_env_file, parse_args, parse_env
 
-from . import test_cli
-from .test_cli import APPS, Blaze, assert_one_line_error, free_port, run_cli
-
-blaze = test_cli.blaze  # the fixture: `python -m blazeasgi` subprocesses, always killed
+from .helpers.cli import APPS, Blaze, assert_one_line_error, free_port, run_cli
 
 StartBlaze = Callable[..., Blaze]
 

@@ -9,9 +9,9 @@ from blazeasgi.engine.server import StartupFailed
 from blazeasgi.envconfig import EnvFileError
 from blazeasgi.errors import BlazeasgiError
 from blazeasgi.logs import LogConfigError
+from blazeasgi.processflags import UsageError
 from blazeasgi.reload import ReloadUnavailable
 from blazeasgi.sockets import ListenError
-from blazeasgi.supervisor import UsageError
 from blazeasgi.tls import TLSConfigError
 
 

@@ -18,11 +18,9 @@ import pytest
 from blazeasgi import App, Request, Response, logs
 from blazeasgi.logs import DEFAULT_ACCESS_LOG_FORMAT, AccessLogFormat, DefaultFormatter, JSONFormatter
 
-from . import test_cli
 from .conftest import RunningServer
-from .test_cli import APPS, Blaze, assert_one_line_error, free_port, run_cli, start_tcp
-
-blaze = test_cli.blaze  # the fixture: `python -m blazeasgi` subprocesses, always killed
+from .helpers.cli import APPS, Blaze, assert_one_line_error, free_port, run_cli, start_tcp
+from .helpers.cli import TIMEOUT as CLI_TIMEOUT
 
 Serve = Callable[..., RunningServer]
 StartBlaze = Callable[..., Blaze]
@@ -369,7 +367,7 @@ def test_cli_log_level_on_top_of_log_config(blaze: StartBlaze, tmp_path: Path) -
     port = free_port()
     b = blaze(f"{APPS}:app", "--port", str(port), "--log-config", str(path), "--log-level", "warning")
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + test_cli.TIMEOUT
+    deadline = time.monotonic() + CLI_TIMEOUT
     while True:  # no "Serving on" to wait for at warning level
         try:
             r = httpx.get(url, timeout=5)

@@ -27,9 +27,9 @@ from blazeasgi.proxy import ProxyHeaders, TrustedHosts, parse_forwarded
 
 from .apps import proxy_apps
 from .conftest import MockTransport
-from .test_cli import ROOT, blaze, start_tcp  # noqa: F401  (blaze is a fixture)
-from .test_websocket_handshake import read_response
-from .test_websocket_handshake import request as upgrade_request
+from .helpers.cli import ROOT, start_tcp
+from .helpers.websocket import read_response
+from .helpers.websocket import request as upgrade_request
 
 APPS = "tests.apps.proxy_apps"
 PEER = ("127.0.0.1", 40000)  # MockTransport's peer: trusted by default
@@ -377,6 +377,39 @@ def test_websocket_scope(run: Any, interface: str, fields: dict[str, str], expec
     assert seen == expected
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"Forwarded": "for=192.0.2.60;proto=https;host=example.com"},
+            {"client": ["192.0.2.60", 0], "scheme": "wss", "host": "example.com"},
+        ),
+        ({"X_Forwarded_Proto": "https"}, {"client": list(PEER), "scheme": "wss", "host": "127.0.0.1"}),
+        ({}, {"client": list(PEER), "scheme": "ws", "host": "127.0.0.1"}),
+    ],
+)
+def test_native_websocket_host_url_tls(
+    run: Any, monkeypatch: pytest.MonkeyPatch, fields: dict[str, str], expected: dict[str, Any]
+) -> None:
+    """A native WebSocket has Request's host, url and tls, the proxy fields read once."""
+    calls: list[object] = []
+    resolve = ProxyHeaders.resolve
+
+    def counted(self: ProxyHeaders, *args: Any) -> Any:
+        calls.append(args)
+        return resolve(self, *args)
+
+    monkeypatch.setattr(ProxyHeaders, "resolve", counted)
+    proxy_apps.websocket_scopes.clear()
+    request = upgrade_request("/ws-view?x=1", **fields)
+    response = run(exchange(proxy_apps.native_seen(), request, forwarded_host=True))
+    assert response.startswith(b"HTTP/1.1 403 ")
+    seen = proxy_apps.websocket_scopes[0]
+    url = f"{expected['scheme']}://{expected['host']}/ws-view?x=1"
+    assert seen == {**expected, "url": url, "tls": None, "again": [expected["host"], expected["scheme"]]}
+    assert len(calls) == (1 if fields else 0)
+
+
 def test_real_sockets_both_interfaces(serve: Any) -> None:
     for app in (proxy_apps.asgi_seen, proxy_apps.native_seen()):
         srv = serve(app, lifespan="off")
@@ -399,7 +432,7 @@ def test_real_sockets_both_interfaces(serve: Any) -> None:
         (["--forwarded-allow-ips", "10.0.0.1"], "127.0.0.1"),  # the peer is not trusted
     ],
 )
-def test_cli_proxy_header_flags(blaze, flags: list[str], expected_client: str) -> None:  # noqa: F811
+def test_cli_proxy_header_flags(blaze, flags: list[str], expected_client: str) -> None:
     b, url = start_tcp(blaze, f"{APPS}:asgi_seen", "--lifespan", "off", *flags)
     r = httpx.get(url, headers={"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}, timeout=5)
     seen = r.json()
@@ -408,7 +441,7 @@ def test_cli_proxy_header_flags(blaze, flags: list[str], expected_client: str) -
     assert b.stop() == 0
 
 
-def test_cli_native_app_with_forwarded_host_and_env(blaze, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_cli_native_app_with_forwarded_host_and_env(blaze, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.0/8")
     b, url = start_tcp(blaze, f"{APPS}:native", "--forwarded-host")
     headers = {"forwarded": 'for="[2001:db8::1]:4711";proto=https;host=example.com'}

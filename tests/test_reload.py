@@ -9,18 +9,9 @@ from pathlib import Path
 import pytest
 
 from blazeasgi.reload import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, ReloadFilter, combine_patterns
-from tests.test_workers import (
-    TIMEOUT,
-    Clients,
-    Master,
-    assert_one_line_error,
-    free_port,
-    get,
-    masters,
-    run_cli,
-)
 
-master = pytest.fixture(masters, name="master")
+from .helpers.cli import assert_one_line_error, free_port
+from .helpers.workers import TIMEOUT, Clients, Master, get, run_cli
 
 APP = """\
 import pathlib

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from .test_engine_framing import parse_all
-from .test_rfc9112_helpers import AFTER, assert_rejected, assert_served, case, exchange, recording_app
+from .helpers.http import parse_all
+from .helpers.rfc9112 import AFTER, assert_rejected, assert_served, case, exchange, recording_app
 
 HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -134,7 +134,7 @@ def test_one_response_when_the_bound_trips_in_the_last_read(run) -> None:
 
     async def go() -> tuple[bytes, bool]:
         from .conftest import MockConnection
-        from .test_engine_framing import NO_DEFAULTS, closed_soon
+        from .helpers.http import NO_DEFAULTS, closed_soon
 
         conn = MockConnection(recording_app, **NO_DEFAULTS)
         ext = b";e=" + b"v" * 400_000
@@ -195,7 +195,7 @@ async def answers_anyway(scope: dict[str, Any], receive: Any, send: Any) -> None
 def test_broken_body_is_answered_400_whatever_the_asgi_app_does(run, app: Any) -> None:
     async def go() -> bytes:
         from .conftest import MockConnection
-        from .test_engine_framing import NO_DEFAULTS
+        from .helpers.http import NO_DEFAULTS
 
         conn = MockConnection(app, **NO_DEFAULTS)
         conn.feed(HEAD + b"3\r\nabc\r\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_rfc9112_helpers import assert_rejected, assert_served, case, exchange
+from .helpers.rfc9112 import assert_rejected, assert_served, case, exchange
 
 POST = b"POST / HTTP/1.1\r\nHost: x\r\n"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_rfc9112_helpers import assert_rejected, assert_served, case
+from .helpers.rfc9112 import assert_rejected, assert_served, case
 
 LINE = b"GET / HTTP/1.1\r\n"
 

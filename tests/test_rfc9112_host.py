@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .test_rfc9112_helpers import assert_rejected, assert_served, case
+from .helpers.rfc9112 import assert_rejected, assert_served, case
 
 GET = b"GET / HTTP/1.1\r\n"
 

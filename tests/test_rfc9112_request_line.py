@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_rfc9112_helpers import assert_rejected, assert_served, case, exchange
+from .helpers.rfc9112 import assert_rejected, assert_served, case, exchange
 
 HOST = b"\r\nHost: x\r\n\r\n"
 

@@ -18,8 +18,8 @@ import asyncio
 import pytest
 
 from .conftest import MockConnection
-from .test_engine_framing import NO_DEFAULTS, closed_soon, parse_all
-from .test_rfc9112_helpers import assert_rejected, assert_served, case, recording_app
+from .helpers.http import NO_DEFAULTS, closed_soon, parse_all
+from .helpers.rfc9112 import assert_rejected, assert_served, case, recording_app
 
 KIB = 1024
 

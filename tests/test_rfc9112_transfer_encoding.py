@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_rfc9112_helpers import assert_rejected, assert_served, case
+from .helpers.rfc9112 import assert_rejected, assert_served, case
 
 POST = b"POST / HTTP/1.1\r\nHost: x\r\n"
 BODY = b"3\r\nabc\r\n0\r\n\r\n"

@@ -21,7 +21,7 @@ import pytest
 from blazeasgi import App, Request, Response, StreamingResponse
 
 from .conftest import MockConnection
-from .test_engine_framing import NO_DEFAULTS, closed_soon, parse_all
+from .helpers.http import NO_DEFAULTS, closed_soon, parse_all
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 NEXT = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -24,7 +24,7 @@ import pytest
 
 from blazeasgi.sockets import ListenError, adopt_socket, describe, open_sockets, parse_mode, systemd_fds
 
-from .test_cli import APPS, ROOT, Blaze, assert_one_line_error, run_cli
+from .helpers.cli import APPS, ROOT, Blaze, assert_one_line_error, run_cli
 
 
 def has_ipv6_loopback() -> bool:

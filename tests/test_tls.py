@@ -14,7 +14,7 @@ import re
 import signal
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from blazeasgi.tls import load_tls
 
 from .apps import tls_apps
 from .conftest import RunningServer
-from .test_cli import Blaze, assert_one_line_error, run_cli
+from .helpers.cli import Blaze, assert_one_line_error, run_cli
 
 PASSWORD = "correct horse"
 APPS = "tests.apps.tls_apps"
@@ -159,6 +159,16 @@ def test_websocket_scope_is_wss_with_tls(serve: Callable[..., RunningServer], ce
         scope = json.loads(ws.recv(timeout=5))
     assert scope["scheme"] == "wss"
     assert der(scope["tls"]["server_cert"]) == der(certs.server_pem)
+
+
+def test_native_websocket_has_tls_and_a_wss_url(serve: Callable[..., RunningServer], certs: Certs) -> None:
+    server = tls_server(serve, certs, tls_apps.native_app)
+    url = f"wss://127.0.0.1:{server.port}/ws"
+    with ws_connect(url, ssl=client_context(certs), open_timeout=15) as ws:  # a busy host
+        seen = json.loads(ws.recv(timeout=5))
+    assert seen["scheme"] == "wss"
+    assert seen["url"] == f"wss://127.0.0.1:{server.port}/ws"
+    assert seen["tls"]["tls_version"] is not None and der(seen["tls"]["server_cert"]) == der(certs.server_pem)
 
 
 def test_plain_http_has_no_tls_extension(serve: Callable[..., RunningServer]) -> None:
@@ -304,20 +314,6 @@ def test_load_tls_without_certificate_is_plain() -> None:
 
 
 # -- the operator's view: python -m blazeasgi ------------------------------------------------
-@pytest.fixture
-def blaze() -> Iterator[Callable[..., Blaze]]:
-    started: list[Blaze] = []
-
-    def start(*args: str) -> Blaze:
-        b = Blaze(list(args))
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.kill()
-
-
 def serve_tls(blaze: Callable[..., Blaze], certs: Certs, loop: str) -> tuple[Blaze, int]:
     """The ASGI test app over TLS on a free port: the process and its port."""
     b = blaze(

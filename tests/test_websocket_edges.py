@@ -14,7 +14,7 @@ from blazeasgi import App
 from blazeasgi.websocket import WebSocket, WebSocketDisconnect
 from blazeasgi.websocket.handshake import backend
 
-from .test_websocket_handshake import FrameReader, asgi_echo, read_head, read_response, request
+from .helpers.websocket import FrameReader, asgi_echo, read_head, read_response, request
 
 
 def ws_connect(port: int, path: str = "/ws", **kwargs: Any) -> Any:
@@ -197,7 +197,7 @@ def test_native_request_facts_and_type_checks(serve, run) -> None:
 
 def test_frames_after_a_full_queue_at_accept_are_kept(serve) -> None:
     """Many frames right behind the handshake: reading stays paused until the app reads."""
-    from .test_websocket_handshake import frame
+    from .helpers.websocket import frame
 
     srv = serve(asgi_echo, ws_max_queue=2)
     with srv.connect() as sock:

@@ -17,7 +17,7 @@ from blazeasgi import App
 from blazeasgi.cli import build_parser, config_from_args
 from blazeasgi.websocket import WebSocket
 
-from .test_websocket_handshake import FrameReader, close_code, frame, read_head, request
+from .helpers.websocket import FrameReader, close_code, frame, read_head, request
 
 
 def ws_connect(port: int, path: str = "/ws", **kwargs: Any) -> Any:

@@ -15,6 +15,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from blazeasgi import App, JSONResponse, PlainTextResponse, Request
 from blazeasgi.websocket import WebSocket, WebSocketDisconnect
 
+from .helpers.websocket import asgi_echo
+
 
 def ws_connect(port: int, path: str, **kwargs: Any) -> Any:
     kwargs.setdefault("proxy", None)
@@ -290,3 +292,58 @@ def test_accepted_line_carries_the_access_log_fields(serve, run) -> None:
     assert len(accepted) == 1
     assert accepted[0].startswith("127.0.0.1:")
     assert " GET /echo?x=1 101 " in accepted[0]
+
+
+@pytest.mark.parametrize("interface", ["native", "asgi"])
+def test_access_lines_follow_the_access_log_format(serve, run, interface: str) -> None:
+    """The accept and close lines of a WebSocket use --access-log-format, as HTTP lines do."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Collect()
+    access = logging.getLogger("blazeasgi.access")
+    old_level = access.level
+    access.setLevel(logging.INFO)
+    access.addHandler(handler)
+    fmt = "%(client)s|%(method)s|%(path)s|%(status)d|%(header_user_agent)s"
+    try:
+        seen = Seen()
+        app = make_app(seen) if interface == "native" else asgi_echo
+        srv = serve(app, lifespan="off", access_log=True, access_log_format=fmt)
+
+        async def go() -> None:
+            async with ws_connect(srv.port, "/echo?x=1", user_agent_header="probe/1") as ws:
+                await ws.send("hi")
+                assert await ws.recv() == "hi"
+                await ws.send("again")
+                assert await ws.recv() == "again"
+
+        run(go())
+        for _ in range(100):
+            if any("[closed" in r.getMessage() for r in records):
+                break
+            threading.Event().wait(0.05)
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(old_level)
+    lines = [r.getMessage() for r in records]
+    accepted = [line for line in lines if line.endswith(" [accepted]")]
+    closed = [r for r in records if "[closed" in r.getMessage()]
+    assert len(accepted) == 1 and len(closed) == 1
+    client, method, path, status, agent = accepted[0].removesuffix(" [accepted]").split("|")
+    assert client.startswith("127.0.0.1:") and (method, path, status, agent) == (
+        "GET",
+        "/echo?x=1",
+        "101",
+        "probe/1",
+    )
+    line = closed[0].getMessage()
+    assert line == f"{client}|GET|/echo?x=1|101|probe/1 [closed 1000, 2 in, 2 out]"
+    record: Any = closed[0]
+    assert (record.ws_close_code, record.ws_messages_in, record.ws_messages_out) == (1000, 2, 2)
+    assert record.duration_ms > 0

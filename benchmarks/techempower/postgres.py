@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from blazeasgi.bench import BenchError, free_port
+from blazeasgi.benchprocess import free_port
+from blazeasgi.wrk import BenchError
 
 DB_NAME = "hello_world"
 DB_USER = "benchmarkdbuser"

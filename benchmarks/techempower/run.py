@@ -31,17 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from blazeasgi.bench import (
-    BenchError,
-    ServerProcess,
-    find_wrk,
-    fmt_latency,
-    fmt_rps,
-    free_port,
-    pinning,
-    raise_fd_limit,
-    sigterm_as_interrupt,
-)
+from blazeasgi.benchprocess import ServerProcess, free_port, pinning, raise_fd_limit, sigterm_as_interrupt
+from blazeasgi.wrk import BenchError, find_wrk, fmt_latency, fmt_rps
 
 from .. import report
 from ..machine import ROOT, machine_info
@@ -169,7 +160,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return 2
     else:
         servers = [s for s in SERVERS if s.default]
-    from blazeasgi.bench import module_available
+    from blazeasgi.benchprocess import module_available
 
     missing = [m for m in NEEDS if not module_available(m)]
     if missing:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from blazeasgi.bench import Reply, http_request
+from blazeasgi.benchprocess import Reply, http_request
 
 from .postgres import FORTUNES
 

@@ -6,8 +6,9 @@ exchange.py for the names an interface may use); nothing else of the engine's
 connection is theirs to read.
 """
 
+from .conninfo import ConnectionInfo
 from .errors import AppError, ClientDisconnected, ProtocolError
-from .exchange import ConnectionInfo, Exchange
+from .exchange import Exchange
 from .server import ServedApp, Server, StartupFailed, bind_socket
 
 __all__ = [

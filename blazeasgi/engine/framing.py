@@ -4,6 +4,9 @@ What the connection (connection.py) calls only for an unusual request: Host and
 Transfer-Encoding syntax, the non-origin request-target forms, methods outside
 the common ones, the mapping of httptools' errors to HTTP statuses, and the
 reader of an upgrade request's body. Nothing here touches a socket or the loop.
+
+The public names here are engine-internal: connection.py's interface to these
+checks, not part of the contract the interfaces (native/, asgi/, websocket/) see.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
 
 #: Host values already found valid (RFC 9110 §7.2): one set lookup spares a repeated
 #: value the syntax check. Bounded: cleared when full.
-_VALID_HOSTS: set[bytes] = set()
+VALID_HOSTS: set[bytes] = set()
 _VALID_HOSTS_MAX = 1024
 #: uri-host [ ":" port ] (RFC 3986 §3.2.2-3): IP-literal, or a reg-name (which
 #: covers IPv4address) of unreserved, pct-encoded and sub-delims characters.
@@ -32,7 +35,7 @@ _HOST_SYNTAX = re.compile(
 )
 
 
-class _UpgradeBody:
+class UpgradeBody:
     """The body of a request asking for an Upgrade, read in place of the parser.
 
     httptools has llhttp skip such a body (it assumes the next bytes belong to the
@@ -55,7 +58,7 @@ class _UpgradeBody:
             self.parser.feed_data(b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
 
     @classmethod
-    def for_request(cls, conn: HTTPConnection, ex: Exchange) -> _UpgradeBody | None:
+    def for_request(cls, conn: HTTPConnection, ex: Exchange) -> UpgradeBody | None:
         """A reader for ``ex``'s body, None if it has none (its head was accepted:
         one valid framing field at most, chunked the only coding)."""
         for name, value in ex.headers:
@@ -103,7 +106,7 @@ class _UpgradeBody:
         return -1
 
 
-def _non_origin_target(method: str, target: bytes) -> tuple[bytes, bytes | None]:
+def non_origin_target(method: str, target: bytes) -> tuple[bytes, bytes | None]:
     """(origin-form target, authority) for the other forms of RFC 9112 §3.2.
 
     Absolute-form is reduced to its path and query, its authority returned so it
@@ -130,16 +133,16 @@ def _non_origin_target(method: str, target: bytes) -> tuple[bytes, bytes | None]
     raise ProtocolError(400, "Invalid request target")
 
 
-def _check_host(value: bytes) -> None:
+def check_host(value: bytes) -> None:
     """Host syntax (RFC 9110 §7.2, RFC 3986 §3.2.2): 400 for an invalid value (cold)."""
     if _HOST_SYNTAX.match(value) is None:
         raise ProtocolError(400, "Invalid Host")
-    if len(_VALID_HOSTS) >= _VALID_HOSTS_MAX:
-        _VALID_HOSTS.clear()
-    _VALID_HOSTS.add(value)
+    if len(VALID_HOSTS) >= _VALID_HOSTS_MAX:
+        VALID_HOSTS.clear()
+    VALID_HOSTS.add(value)
 
 
-def _check_codings(value: bytes) -> None:
+def check_codings(value: bytes) -> None:
     """A request's Transfer-Encoding list (RFC 9112 §6.1, §6.3, §7): chunked last and
     once, no empty element (strict: in the field that frames the body an odd list is
     what smuggling tries), and no other coding (not implemented: 501)."""
@@ -152,7 +155,7 @@ def _check_codings(value: bytes) -> None:
         raise ProtocolError(501, "Unsupported transfer coding")
 
 
-def _rare_method(raw_method: bytes, target: bytes) -> str:
+def rare_method(raw_method: bytes, target: bytes) -> str:
     """The name of a method outside _METHODS; CONNECT's target checked (cold)."""
     method = raw_method.decode("ascii")
     if method == "CONNECT":
@@ -163,7 +166,7 @@ def _rare_method(raw_method: bytes, target: bytes) -> str:
     return method
 
 
-def _as_protocol_error(exc: httptools.HttpParserError) -> ProtocolError:
+def as_protocol_error(exc: httptools.HttpParserError) -> ProtocolError:
     cause = exc.__context__
     if isinstance(cause, ProtocolError):
         return cause

@@ -252,7 +252,7 @@ class Server:
     def _on_tick(self) -> None:
         """Refresh the clock; close idle connections, answer slow heads with 408.
 
-        Stamps are read as the connection docstring says: a positive one was taken
+        Stamps are read as engine/endings.py's docstring says: a positive one was taken
         from the clock before this refresh, and the event happened somewhere
         between that tick and this one. Under overload that can be seconds (a loop
         pass reading thousands of sockets runs no timers), and timing from the stale
@@ -271,22 +271,7 @@ class Server:
         keep_alive = config.keep_alive_timeout - _CLOCK_GRAIN
         head_timeout = config.head_timeout - _CLOCK_GRAIN
         for conn in list(state.connections):
-            head = conn._head_since
-            if head:
-                if head > 0:
-                    conn._head_since = -now
-                elif now + head >= head_timeout and not conn.unread_bytes():
-                    conn.timeout_head()
-                continue
-            idle = conn._idle_since
-            if idle > 0:
-                conn._idle_since = -now
-            elif idle and now + idle >= keep_alive and conn.is_idle():
-                if conn.transport.get_write_buffer_size():
-                    # Still answering (a slow reader): idle from when that ends.
-                    conn._idle_since = now
-                else:
-                    conn.close()
+            conn.sweep(now, keep_alive, head_timeout)
         state.runners.trim()
         self._schedule_tick()
 

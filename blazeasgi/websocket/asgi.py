@@ -26,7 +26,7 @@ from ..engine.http11 import ResponseHead, build_head
 from ..proxy import with_host
 from ..types import Message
 from .codec import check_close
-from .connection import WebSocketConnection, log_accepted
+from .connection import WebSocketConnection
 from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
 
 if TYPE_CHECKING:
@@ -240,7 +240,6 @@ class ASGIWebSocket:
         assert handshake is not None
         block, codec = accept_head(ex, handshake, message.get("subprotocol"), message.get("headers") or ())
         transport, leftover = ex.switch_protocols(block)
-        log_accepted(ex)
         self._phase = _OPEN
         ws = self.ws = WebSocketConnection(ex, codec, transport)
         ws.start(leftover)

@@ -10,6 +10,8 @@ Everything the two interfaces (ASGI, native) need sits here once:
   the app and memory stays bounded;
 * closing: the close handshake either way, a close timeout, keepalive pings (1011
   when a pong is overdue) and ``shutdown`` (1001) for the server's graceful stop;
+* the access lines: the accept and the close (code, duration, messages each way),
+  in ``--access-log-format`` (blazeasgi/logs.py, log_websocket);
 * the server's registry of live WebSockets (``ServerState.websockets``), which the
   graceful shutdown closes and waits for.
 """
@@ -20,9 +22,11 @@ import asyncio
 import logging
 import os
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from ..engine.errors import ClientDisconnected
+from ..logs import log_websocket
 from .codec import Codec, Message
 
 if TYPE_CHECKING:
@@ -39,6 +43,7 @@ class WebSocketConnection(asyncio.Protocol):
     __slots__ = (
         "_close_timer",
         "_drain_waiters",
+        "_ex",
         "_max_queue",
         "_ping_interval",
         "_ping_payload",
@@ -48,6 +53,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_queue",
         "_read_paused",
         "_session_done",
+        "_started_at",
         "_waiter",
         "_write_paused",
         "close_code",
@@ -56,6 +62,8 @@ class WebSocketConnection(asyncio.Protocol):
         "closed",
         "codec",
         "loop",
+        "messages_in",
+        "messages_out",
         "state",
         "transport",
     )
@@ -87,9 +95,19 @@ class WebSocketConnection(asyncio.Protocol):
         self._pong_timer: asyncio.TimerHandle | None = None
         self._ping_payload: bytes | None = None
         self._session_done = False
+        #: For the access lines: the request that opened the session, when it did.
+        self._ex = ex
+        self._started_at = 0.0
+        #: Whole messages received from the client and sent to it.
+        self.messages_in = 0
+        self.messages_out = 0
 
     def start(self, leftover: bytes) -> None:
         """Take over the transport (after switch_protocols) and start reading."""
+        if self._logs_access():
+            self._started_at = perf_counter()
+            info = self._ex.info
+            log_websocket(info.config.access_log_format, info.client, self._ex)
         self.state.websockets.add(self)
         self.transport.set_protocol(self)
         if leftover:  # frames the client sent right behind its request head
@@ -118,6 +136,7 @@ class WebSocketConnection(asyncio.Protocol):
         if messages and not self.close_sent:
             queue = self._queue
             queue.extend(messages)
+            self.messages_in += len(messages)
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -145,6 +164,11 @@ class WebSocketConnection(asyncio.Protocol):
         self._drain_waiters.clear()
         if self._session_done:
             self.state.websockets.discard(self)
+        if self._logs_access():
+            info = self._ex.info
+            duration_ms = (perf_counter() - self._started_at) * 1000.0
+            closed = (self.close_code, self.messages_in, self.messages_out)
+            log_websocket(info.config.access_log_format, info.client, self._ex, duration_ms, closed)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -187,6 +211,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self.close_code is not None:
             raise ClientDisconnected("WebSocket is closed")
         self.transport.write(self.codec.encode(message))
+        self.messages_out += 1
         if self._write_paused:
             await self._drain()
 
@@ -254,6 +279,9 @@ class WebSocketConnection(asyncio.Protocol):
             self.state.websockets.discard(self)
 
     # -- internals --------------------------------------------------------------------------
+    def _logs_access(self) -> bool:
+        return self.state.access_log and access_logger.isEnabledFor(logging.INFO)
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -305,16 +333,3 @@ class WebSocketConnection(asyncio.Protocol):
         self._pong_timer = None
         logger.info("WebSocket keepalive ping timed out; closing the connection")
         self.fail(1011, "keepalive ping timeout")
-
-
-def log_accepted(ex: Exchange) -> None:
-    info = ex.info
-    if info.state.access_log and access_logger.isEnabledFor(logging.INFO):
-        client = info.client
-        shown = f"{client[0]}:{client[1]}" if client else "-"
-        path = ex.target.decode("latin-1")
-        # The access-log fields too (blazeasgi/logs.py), so a --log-config format
-        # or JSON formatter written for HTTP lines works on this one as well.
-        fields = {"client": shown, "method": ex.method, "path": path, "version": ex.http_version,
-                  "status": 101, "bytes": 0, "duration_ms": 0.0}  # fmt: skip
-        access_logger.info('%s - "WebSocket %s" [accepted]', shown, path, extra=fields)

@@ -21,16 +21,15 @@ import json
 import logging
 from collections.abc import AsyncIterator, Coroutine, Iterable
 from typing import Any
-from urllib.parse import unquote
 
 from ..engine.errors import ClientDisconnected
 from ..engine.exchange import Exchange
-from ..native.datastructures import Headers, QueryParams
+from ..native.connectionview import ConnectionView
 from ..native.responses import Response, _dump_json
 from ..native.routing import Handler, Router
-from ..proxy import Forwarded, ProxyHeaders
+from ..proxy import ProxyHeaders
 from .codec import Message, check_close
-from .connection import WebSocketConnection, log_accepted
+from .connection import WebSocketConnection
 from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
 
 logger = logging.getLogger("blazeasgi.error")
@@ -48,11 +47,9 @@ class WebSocketDisconnect(ClientDisconnected):
         self.reason = reason
 
 
-class WebSocket:
-    """One WebSocket connection, as a native handler sees it."""
-
-    _headers: Headers | None = None
-    _query: QueryParams | None = None
+class WebSocket(ConnectionView):
+    """One WebSocket connection, as a native handler sees it: the connection view
+    (native/connectionview.py, shared with Request) plus the session."""
 
     def __init__(
         self,
@@ -68,48 +65,11 @@ class WebSocket:
         self._refused = False
         self.path_params = path_params
 
-    # -- the request ---------------------------------------------------------------------
-    @property
-    def path(self) -> str:
-        return unquote(self._ex.path.decode("ascii"))
-
-    @property
-    def raw_path(self) -> bytes:
-        return self._ex.path
-
-    @property
-    def query_string(self) -> bytes:
-        return self._ex.query_string
-
-    @property
-    def query_params(self) -> QueryParams:
-        if self._query is None:
-            self._query = QueryParams(self._ex.query_string)
-        return self._query
-
-    @property
-    def headers(self) -> Headers:
-        if self._headers is None:
-            self._headers = Headers(self._ex.headers)
-        return self._headers
-
-    def _forwarded(self) -> Forwarded | None:
-        """What a trusted proxy reports (blazeasgi/proxy.py), as for a native Request."""
-        ex = self._ex
-        if self._proxy is None or not ex.noted_fields:
-            return None
-        return self._proxy.resolve(ex.headers, ex.info.client, ex.info.scheme)
-
-    @property
-    def client(self) -> tuple[str, int] | None:
-        seen = self._forwarded()
-        return self._ex.info.client if seen is None else seen.client
-
+    # -- the request (path, query, headers, client, host, url, tls: ConnectionView) ------
     @property
     def scheme(self) -> str:
-        seen = self._forwarded()
-        scheme = self._ex.info.scheme if seen is None else seen.scheme
-        return "wss" if scheme == "https" else "ws"
+        """The scheme, "ws" or "wss"; behind a trusted proxy, as the client connected."""
+        return "wss" if self._http_scheme() == "https" else "ws"
 
     @property
     def subprotocols(self) -> list[str]:
@@ -146,7 +106,6 @@ class WebSocket:
             raise WebSocketDisconnect(1006)
         block, codec = accept_head(ex, self._handshake, subprotocol, headers or ())
         transport, leftover = ex.switch_protocols(block)
-        log_accepted(ex)
         conn = self._conn = WebSocketConnection(ex, codec, transport)
         conn.start(leftover)
 

@@ -47,6 +47,13 @@ def native_seen() -> App:
         seen = {"client": client, "scheme": websocket.scheme, "host": websocket.headers.get("host")}
         websocket_scopes.append(seen)
 
+    @app.websocket("/ws-view")
+    def view(websocket: WebSocket) -> None:
+        """The connection view a native WebSocket shares with Request; refuses (403)."""
+        client = list(websocket.client) if websocket.client else None
+        seen = {"client": client, "scheme": websocket.scheme, "host": websocket.host, "url": websocket.url}
+        websocket_scopes.append({**seen, "tls": websocket.tls, "again": [websocket.host, websocket.scheme]})
+
     return app
 
 

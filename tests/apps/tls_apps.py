@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from blazeasgi import App, Request, Response
+from blazeasgi.websocket import WebSocket
 
 
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -34,3 +35,12 @@ def native_index(request: Request) -> Response:
     tls = request.tls
     body = json.dumps({"scheme": request.scheme, "tls": tls, "tls_id": id(tls)}).encode()
     return Response(body, media_type="application/json")
+
+
+@native_app.websocket("/ws")
+async def native_ws(websocket: WebSocket) -> None:
+    """Sends its scheme, url and tls facts, then closes."""
+    await websocket.accept()
+    tls = websocket.tls
+    await websocket.send_json({"scheme": websocket.scheme, "url": websocket.url, "tls": tls})
+    await websocket.close()

@@ -24,8 +24,8 @@ import pytest
 
 from blazeasgi.engine.errors import ClientDisconnected
 
-from .conftest import MockConnection
-from .test_engine_framing import NO_DEFAULTS, Resp, parse_all
+from ..conftest import MockConnection
+from .http import NO_DEFAULTS, Resp, parse_all
 
 AFTER = b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
 LATE = b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n"

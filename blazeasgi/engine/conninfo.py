@@ -1,0 +1,51 @@
+"""What an interface may know of the connection behind an Exchange: the
+per-connection half of the engine's contract (exchange.py is the per-request half).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .server import ServerState
+
+
+class ConnectionInfo:
+    """What an interface may know of the connection behind an Exchange.
+
+    Made once per connection (``HTTPConnection.connection_made``) and shared by
+    all its requests as ``Exchange.info``. Only ``closed`` changes after, and
+    only the engine changes it.
+    """
+
+    __slots__ = ("client", "closed", "config", "loop", "scheme", "server", "state", "tls")
+
+    def __init__(
+        self,
+        client: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+        scheme: str,
+        tls: dict[str, Any] | None,
+        state: ServerState,
+    ) -> None:
+        #: (address, port) of the peer, None when not an IP socket.
+        self.client = client
+        #: (address, port) the connection was accepted on, None when not an IP socket.
+        self.server = server
+        #: "http" or "https" (what the socket is, not what a proxy reports).
+        self.scheme = scheme
+        #: The ASGI ``tls`` extension's dict when serving TLS, else None.
+        self.tls = tls
+        #: The server's settings.
+        self.config: Config = state.config
+        #: The event loop serving the connection.
+        self.loop: asyncio.AbstractEventLoop = state.loop
+        #: What all connections of the server share (draining, default_headers,
+        #: access_log, the set of live WebSockets).
+        self.state = state
+        #: The connection is closed, or was handed to another protocol (the engine
+        #: sets it with ``HTTPConnection.closed``). ``Exchange.disconnected`` says
+        #: the same; this is the cheaper read for an interface's hot path.
+        self.closed = False

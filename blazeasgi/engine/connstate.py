@@ -1,0 +1,145 @@
+"""The state of one HTTP/1.1 connection: its fields, their starting values and
+what each means. The connection is one object, split by role over four modules:
+
+    connstate.ConnectionState       the fields (slots) and their starting values
+    endings.ConnectionEndings       how a request or the connection ends off the
+                                    common path: errors, unusual request endings,
+                                    timeouts and the sweep, close, the 101 switch
+    requestchecks.RequestChecks     request heads off the common path: the request
+                                    line across reads, version, Host, framing fields
+    connection.HTTPConnection       the hot path: asyncio.Protocol, the httptools
+                                    callbacks, dispatch and writing
+
+each a subclass of the one above it. Every field is the connection's own (``self``)
+in all four; only the bottom one, HTTPConnection, is instantiated. A method lookup
+costs the same wherever in this chain the method lives (the type attribute cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import httptools
+
+if TYPE_CHECKING:
+    from .conninfo import ConnectionInfo
+    from .errors import ProtocolError
+    from .exchange import Exchange
+    from .server import ServerState
+
+#: The most a transport hands to data_received at once (uvloop reads 256 KiB).
+READ_SIZE = 1 << 18
+
+
+class ConnectionState(asyncio.Protocol):
+    __slots__ = (
+        "_access_log",
+        "_batch",
+        "_chunked_received",
+        "_connection_header",
+        "_content_length",
+        "_current",
+        "_detached",
+        "_dispatching",
+        "_drain_waiters",
+        "_expect_continue",
+        "_feed",
+        "_head_budget",
+        "_head_guard",
+        "_head_since",
+        "_headers",
+        "_host_count",
+        "_idle_since",
+        "_leftover",
+        "_line",
+        "_max_body",
+        "_max_head",
+        "_max_headers",
+        "_max_target",
+        "_noted_fields",
+        "_parser",
+        "_pending_error",
+        "_pending_head",
+        "_pipeline",
+        "_read_closed",
+        "_read_paused",
+        "_reading",
+        "_since_head",
+        "_started_at",
+        "_transfer_encoding",
+        "_unusual",
+        "_url",
+        "closed",
+        "config",
+        "info",
+        "loop",
+        "peer_eof",
+        "state",
+        "transport",
+        "write_paused",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.config = state.config
+        self.loop = state.loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
+        #: What interfaces may know of this connection; set in connection_made.
+        self.info: ConnectionInfo = None  # type: ignore[assignment]
+        self.closed = False
+        self.peer_eof = False
+        self.write_paused = False
+        self._parser = httptools.HttpRequestParser(self)
+        #: Where received bytes go: the parser, or an upgrade request's body (UpgradeBody).
+        self._feed: Callable[[bytes], None] = self._parser.feed_data
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        config = self.config
+        self._max_head = config.max_head_size
+        self._max_target = config.max_target_size
+        self._max_headers = config.max_header_count
+        # 0 means unlimited: compare against a bound no request can reach.
+        self._max_body = config.max_body_size or (1 << 62)
+        self._access_log = state.access_log
+        self._head_budget = self._max_head
+        self._since_head = 0
+        self._head_guard = self._max_head + READ_SIZE
+        self._host_count = 0
+        self._content_length = -1
+        self._chunked_received = 0
+        self._expect_continue = False
+        self._connection_header = False
+        #: The request's Transfer-Encoding field lines, joined as one list (RFC 9110 §5.3).
+        self._transfer_encoding: bytes | None = None
+        #: Set by a header that needs on_headers_complete's slow path (Connection, Expect).
+        self._unusual = False
+        self._noted_fields = False
+        self._pipeline: deque[Exchange] = deque()
+        self._current: Exchange | None = None
+        self._reading: Exchange | None = None
+        self._read_closed = False
+        self._read_paused = False
+        self._pending_error: ProtocolError | None = None
+        #: The request _pending_error answers is a HEAD.
+        self._pending_head = False
+        self._batch: list[bytes] | None = None
+        self._detached = False
+        self._leftover = b""
+        #: The start of a request line a read ended in (see _note_line), else None.
+        self._line: bytes | None = None
+        self._dispatching = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._idle_since = 0.0
+        self._head_since = 0.0
+        self._started_at = 0.0
+
+    if TYPE_CHECKING:  # defined by HTTPConnection (connection.py); endings.py calls them
+
+        def _run_next(self) -> None: ...
+
+        def _flush_batch(self) -> None: ...
+
+        def _body_consumed(self) -> None: ...

@@ -1,0 +1,260 @@
+"""How a request or an HTTP/1.1 connection ends off the common path (cold).
+
+A handler that failed or returned without a whole response, a request the client
+framed wrong, a request head too slow, an idle connection, the end of the stream
+from the client, an upgrade to another protocol, and closing. Also the access line,
+written once a response ends. The layers of the connection: see connstate.py.
+
+Timeouts cost nothing per request: the server sweeps every connection once a second
+(``sweep``) and compares the timestamps the connection keeps (``_idle_since``,
+``_head_since``) to its clock. A stamp is 0 while not timing. The data path stores
+the server's clock, which only the sweep advances: a positive stamp says the
+connection went idle (or a head began) *after* that time, possibly long after when a
+loop pass took seconds under overload. The sweep rewrites each positive stamp to
+minus its own time (it happened by then at the latest) and times the connection from
+there: a timeout fires between one and two ticks after it is due, never before,
+however stale the clock was (server.Server._on_tick).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from time import perf_counter
+
+from ..logs import log_access
+from .connstate import ConnectionState
+from .errors import AppError, ClientDisconnected, ProtocolError
+from .exchange import Exchange
+from .http11 import error_response
+from .transports import unread_bytes
+
+logger = logging.getLogger("blazeasgi.error")
+access_logger = logging.getLogger("blazeasgi.access")
+
+_TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+
+
+class ConnectionEndings(ConnectionState):
+    __slots__ = ()
+
+    # -- a request ends ---------------------------------------------------------------
+    def _pipeline_drained(self) -> None:
+        if self._pending_error is not None:
+            self._send_error(self._pending_error, self._pending_head)
+        elif self._read_closed:
+            if not self.closed and self._reading is None:
+                self.close()
+        elif self._read_paused and self._reading is None:
+            self._read_paused = False
+            self.transport.resume_reading()
+        if not self.closed:
+            self._idle_since = self.state.clock
+
+    def _handler_failed(self, ex: Exchange, exc: BaseException) -> None:
+        if isinstance(exc, ClientDisconnected) and (self.closed or ex.body_error is not None):
+            pass  # the client left or broke its body: not the app's fault, no log
+        elif isinstance(exc, asyncio.CancelledError):
+            logger.error("Handler for %s %s was cancelled", ex.method, _show(ex.target))
+        else:
+            logger.error("Exception in handler for %s %s", ex.method, _show(ex.target), exc_info=exc)
+        if not ex.response_started and not self.closed:
+            if ex.body_error is not None:
+                ex.response_started = ex.response_complete = True
+                ex.status = ex.body_error.status
+                self._send_error(ex.body_error, ex.method == "HEAD")
+            else:
+                ex.respond(500, _TEXT_PLAIN, b"Internal Server Error", close=True)
+        else:
+            ex.response_complete = True
+            ex.keep_alive = False
+
+    def _finish(self, ex: Exchange) -> None:
+        self._current = None
+        if self._detached:  # the connection now belongs to another protocol
+            return
+        if not ex.response_complete:
+            if not ex.response_started and ex.held is not None and not self.closed:
+                head = ex.held  # a head with no body: send it, then close
+                ex.start(ex.status, head.block, head.content_length, close=True)
+            if not ex.response_started:
+                if ex.body_error is not None and not self.closed:
+                    ex.response_started = ex.response_complete = True
+                    ex.status = ex.body_error.status
+                    self._send_error(ex.body_error, ex.method == "HEAD")
+                elif not self.closed:
+                    logger.error(
+                        "Handler for %s %s returned without a response",
+                        ex.method,
+                        _show(ex.target),
+                    )
+                    ex.respond(500, _TEXT_PLAIN, b"Internal Server Error", close=True)
+            else:
+                logger.error(
+                    "Handler for %s %s returned before the response body ended",
+                    ex.method,
+                    _show(ex.target),
+                )
+                ex.keep_alive = False
+        if self._access_log:
+            self._log_access(ex)
+        if not ex.keep_alive:
+            self.close()
+            return
+        if not ex.body_complete:
+            # An unread body must not be parsed as the next request: skip it, or
+            # close (Exchange._unread_closes decided which when it answered).
+            if ex._unread_closes():
+                self.close()
+                return
+            ex.discard_body = True
+            ex._chunks = None
+            ex._buffered = 0
+            self._body_consumed()
+
+    def _log_access(self, ex: Exchange) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        # perf_counter, not the loop's clock: uvloop's time() is cached per loop
+        # iteration (a handler answered inline would last 0 ms) and asyncio's is a
+        # Python-level call to the same monotonic clock.
+        duration_ms = (perf_counter() - self._started_at) * 1000.0
+        # A HEAD's bytes_sent counts the body it would have had (respond sets it).
+        body_bytes = 0 if ex._no_body else ex.bytes_sent
+        log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
+
+    # -- errors, timeouts, closing -----------------------------------------------------
+    def _protocol_error(self, error: ProtocolError) -> None:
+        self._read_closed = True
+        current = self._current
+        if current is None and not self._pipeline:
+            self._send_error(error, self._head_in_progress())
+            return
+        # Earlier requests are answered first. A handler waiting for a body that
+        # turned out malformed sees the client as gone, and its request gets this
+        # error instead of a 500 if it has not answered yet.
+        reading = self._reading
+        self._reading = None
+        if reading is not None and reading is current:
+            current.body_error = error
+            current._lost()
+            return
+        if reading is not None and reading in self._pipeline:
+            # A queued request's body broke: it and anything after it are dropped.
+            while self._pipeline and self._pipeline[-1] is not reading:
+                self._pipeline.pop()
+            self._pipeline.pop()
+            self._pending_head = reading.method == "HEAD"
+        else:
+            self._pending_head = self._head_in_progress()
+        self._pending_error = error
+        if current is None:
+            self._run_next()
+
+    def _send_error(self, error: ProtocolError, head: bool) -> None:
+        """Answer ``error`` and close; ``head``: the request it answers is a HEAD."""
+        self._pending_error = None
+        if not self.closed:
+            self.transport.write(error_response(error.status, error.message, head=head))
+        self.close()
+
+    def _head_in_progress(self) -> bool:
+        """Whether the request head being parsed is a HEAD's (for an error answering it).
+
+        Its method is known once its target has started; before that the parser
+        still holds the previous request's method.
+        """
+        return bool(self._url) and self._parser.get_method() == b"HEAD"
+
+    def timeout_head(self) -> None:
+        """The request head did not arrive in time (slowloris): 408 and close."""
+        self._send_error(ProtocolError(408, "Request Timeout"), self._head_in_progress())
+
+    def is_idle(self) -> bool:
+        """No request being read, queued or handled, and no bytes the loop has not read.
+
+        Closing such a connection drops nothing the client sent. Bytes waiting in
+        the socket are a request the loop has not reached yet (overload, or a
+        client that just sent), not idleness.
+        """
+        if self._current is not None or self._pipeline or self._reading is not None:
+            return False
+        return not self.unread_bytes()
+
+    def unread_bytes(self) -> int:
+        """Bytes received for this connection that the loop has not read yet (0 if unknown).
+
+        A system call: for the sweep and the shutdown, never per request.
+        """
+        return unread_bytes(self.transport)
+
+    def sweep(self, now: float, keep_alive: float, head_timeout: float) -> None:
+        """The server's once-a-second look (server.Server._on_tick): close when idle
+        past ``keep_alive``, 408 a head begun over ``head_timeout`` ago (the stamps are
+        read as the module docstring says)."""
+        head = self._head_since
+        if head:
+            if head > 0:
+                self._head_since = -now
+            elif now + head >= head_timeout and not self.unread_bytes():
+                self.timeout_head()
+            return
+        idle = self._idle_since
+        if idle > 0:
+            self._idle_since = -now
+        elif idle and now + idle >= keep_alive and self.is_idle():
+            if self.transport.get_write_buffer_size():
+                # Still answering (a slow reader): idle from when that ends.
+                self._idle_since = now
+            else:
+                self.close()
+
+    def eof_received(self) -> bool | None:
+        # The client sent FIN. Requests it completed before are still answered
+        # (the write side stays open for a half-closing client), but a handler
+        # waiting for more body or for the disconnect learns it now, as under
+        # uvicorn: ASGI receive() gives http.disconnect.
+        self._read_closed = True
+        self.peer_eof = True
+        for ex in (self._current, self._reading):
+            if ex is not None:
+                ex._lost()
+        if self._current is None and not self._pipeline:
+            self.close()
+        # TLS has no half-close: the loop shuts the connection down whatever we
+        # answer, and logs a warning for every client that closes if we say True.
+        return self.info.tls is None
+
+    def close(self) -> None:
+        """Close once everything written so far (batched responses too) is sent."""
+        self._read_closed = True
+        if not self.closed:
+            if self._batch:
+                self._flush_batch()
+            self.closed = self.info.closed = True
+            self.transport.close()
+
+    # -- the connection leaves HTTP/1.1 (after HTTPConnection._on_upgrade) ------------
+    def switch_protocols(self, ex: Exchange, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
+        """Answer ``ex`` with 101 and hand the connection to another protocol.
+
+        ``header_block`` holds the 101's header lines (validated; Upgrade and
+        Connection included). Returns the transport and the bytes the client sent
+        after the request head; the caller sets its own protocol on the transport
+        and resumes reading. From here on this HTTPConnection never touches it.
+        """
+        if ex.upgrade is None or ex is not self._current or ex.response_started or not ex.body_complete:
+            raise AppError("switch_protocols needs the current, unanswered upgrade request, its body read")
+        ex.response_started = ex.response_complete = True
+        ex.status = 101
+        self._flush_batch()
+        self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + header_block + b"\r\n")
+        self._detached = True
+        self.closed = self.info.closed = True  # for HTTP purposes: no more reads, writes or timeouts
+        self.state.connections.discard(self)
+        leftover, self._leftover = self._leftover, b""
+        return self.transport, leftover
+
+
+def _show(target: bytes) -> str:
+    return target.decode("latin-1")

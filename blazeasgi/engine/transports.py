@@ -1,0 +1,46 @@
+"""What the engine asks of a transport beyond ``asyncio.Transport``: pacing after
+``writelines`` (a CPython bug), and the bytes a socket holds that the loop has not
+read yet (the sweep and the shutdown). Cold: never called per request on the
+common path.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+
+try:  # FIONREAD, for unread_bytes
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+def pace(transport: asyncio.Transport) -> None:
+    """Apply flow control that ``writelines`` left out: pause the protocol.
+
+    asyncio's socket transport on 3.12.0-3.12.8 and 3.13.0-3.13.1 buffers a
+    ``writelines`` without calling ``pause_writing`` (CPython gh-127655): a
+    stalled reader then grew the server by the whole streamed body. The transport's
+    own check pauses the protocol and resumes it once the buffer drains, exactly
+    as after ``write``. uvloop's and the TLS transport's writelines pace themselves.
+    """
+    maybe_pause = getattr(transport, "_maybe_pause_protocol", None)
+    if maybe_pause is not None:
+        maybe_pause()
+
+
+def unread_bytes(transport: asyncio.Transport | None) -> int:
+    """Bytes received on ``transport``'s socket that the loop has not read yet (0 if
+    unknown). A system call: for the sweep and the shutdown, never per request."""
+    if fcntl is None or transport is None:  # pragma: no cover - Windows
+        return 0
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
+    except (OSError, ValueError):  # closed meanwhile
+        return 0
+    return count[0]
