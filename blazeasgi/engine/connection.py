@@ -52,6 +52,9 @@ from .framing import (
 )
 from .http11 import error_response
 
+#: The client's HTTP/2 connection preface (RFC 9113 §3.4).
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
 if TYPE_CHECKING:
     from .server import ServerState
 
@@ -113,6 +116,7 @@ class HTTPConnection(asyncio.Protocol):
         "_read_paused",
         "_reading",
         "_since_head",
+        "_sniffing",
         "_started_at",
         "_transfer_encoding",
         "_unusual",
@@ -180,6 +184,8 @@ class HTTPConnection(asyncio.Protocol):
         self._idle_since = 0.0
         self._head_since = 0.0
         self._started_at = 0.0
+        #: The first bytes may be HTTP/2's preface (see _sniff_preface).
+        self._sniffing = False
 
     # -- asyncio.Protocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -207,6 +213,43 @@ class HTTPConnection(asyncio.Protocol):
             return
         state.connections.add(self)
         self._idle_since = state.clock
+        if state.http2 is not None:
+            if tls is None:
+                # Prior-knowledge h2c: the first bytes decide. data_received's first
+                # test (_read_closed) sends them to _sniff_preface, so the check
+                # costs a request on a connection that stays HTTP/1.1 nothing.
+                self._sniffing = self._read_closed = True
+            elif transport.get_extra_info("ssl_object").selected_alpn_protocol() == "h2":
+                self._hand_over(state.http2, b"")
+
+    def _sniff_preface(self, data: bytes) -> None:
+        """The first bytes of a cleartext connection (cold: once per connection).
+
+        HTTP/2's connection preface hands the connection to HTTP/2 (RFC 9113 §3.3);
+        anything else is HTTP/1.1, read as usual.
+        """
+        buffered = self._leftover + data
+        if PREFACE.startswith(buffered[:24]) and self.state.http2 is not None:
+            if len(buffered) >= 24:
+                self._leftover = b""
+                self._hand_over(self.state.http2, buffered)
+                return
+            self._leftover = buffered  # a preface split across reads
+            if self._idle_since:
+                self._idle_since = 0.0
+                self._head_since = self.state.clock
+            return
+        self._leftover = b""
+        self._sniffing = self._read_closed = False
+        self.data_received(buffered)
+
+    def _hand_over(self, start: Callable[..., None], data: bytes) -> None:
+        """From here on the connection is HTTP/2's; this HTTPConnection never touches it."""
+        self._detached = True
+        self._sniffing = False
+        self.closed = self._read_closed = True  # (info goes on, with the HTTP/2 connection)
+        self.state.connections.discard(self)
+        start(self.state, self.info, self.transport, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._detached:
@@ -226,6 +269,8 @@ class HTTPConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._read_closed:
+            if self._sniffing:
+                self._sniff_preface(data)
             return
         if self._idle_since:  # the first bytes after idling: a request head starts
             self._idle_since = 0.0
@@ -864,17 +909,11 @@ class HTTPConnection(asyncio.Protocol):
 
         A system call: for the sweep and the shutdown, never per request.
         """
-        if fcntl is None or self.transport is None:  # pragma: no cover - Windows
-            return 0
-        sock = self.transport.get_extra_info("socket")
-        if sock is None:
-            return 0
-        count = array.array("i", [0])
-        try:
-            fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
-        except (OSError, ValueError):  # closed meanwhile
-            return 0
-        return count[0]
+        return unread_bytes(self.transport)
+
+    def announce_shutdown(self) -> None:
+        """The server drains (HTTP/2 sends GOAWAY here): HTTP/1.1 has nothing to
+        announce, its responses carry Connection: close from now on."""
 
     def close(self) -> None:
         """Close once everything written so far (batched responses too) is sent."""
@@ -898,6 +937,21 @@ class HTTPConnection(asyncio.Protocol):
 
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+
+
+def unread_bytes(transport: asyncio.BaseTransport | None) -> int:
+    """Bytes received on ``transport``'s socket that the loop has not read yet (0 if unknown)."""
+    if fcntl is None or transport is None:  # pragma: no cover - Windows
+        return 0
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
+    except (OSError, ValueError):  # closed meanwhile
+        return 0
+    return count[0]
 
 
 def _pace(transport: asyncio.Transport) -> None:
