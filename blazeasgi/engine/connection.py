@@ -68,10 +68,10 @@ _OWS = frozenset(b" \t")
 #: Fields no request needs on the hot path but an interface may look for (TE for
 #: trailers, proxy headers): seeing one sets Exchange.noted_fields so the
 #: interface scans the headers only then.
-_NOTED_FIELDS = frozenset(
+NOTED_FIELDS = frozenset(
     {b"te", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port", b"forwarded"}
 )
-_SPECIAL_HEADERS = _NOTED_FIELDS | frozenset(
+_SPECIAL_HEADERS = NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
 )
 #: What a read may end with when it ends inside a method (see _note_line).
@@ -222,26 +222,27 @@ class HTTPConnection(asyncio.Protocol):
             elif transport.get_extra_info("ssl_object").selected_alpn_protocol() == "h2":
                 self._hand_over(state.http2, b"")
 
-    def _sniff_preface(self, data: bytes) -> None:
+    def _sniff_preface(self, data: bytes) -> bytes | None:
         """The first bytes of a cleartext connection (cold: once per connection).
 
         HTTP/2's connection preface hands the connection to HTTP/2 (RFC 9113 §3.3);
-        anything else is HTTP/1.1, read as usual.
+        anything else is HTTP/1.1: returns the bytes to read as such.
         """
-        buffered = self._leftover + data
-        if PREFACE.startswith(buffered[:24]) and self.state.http2 is not None:
-            if len(buffered) >= 24:
-                self._leftover = b""
-                self._hand_over(self.state.http2, buffered)
-                return
-            self._leftover = buffered  # a preface split across reads
-            if self._idle_since:
+        if self._leftover:  # a preface split across reads (rare)
+            data = self._leftover + data
+            self._leftover = b""
+        http2 = self.state.http2
+        if data.startswith(PREFACE) and http2 is not None:
+            self._hand_over(http2, data)
+            return None
+        if len(data) < 24 and PREFACE.startswith(data):
+            self._leftover = data
+            if self._idle_since:  # timed as a request head (slowloris)
                 self._idle_since = 0.0
                 self._head_since = self.state.clock
-            return
-        self._leftover = b""
+            return None
         self._sniffing = self._read_closed = False
-        self.data_received(buffered)
+        return data
 
     def _hand_over(self, start: Callable[..., None], data: bytes) -> None:
         """From here on the connection is HTTP/2's; this HTTPConnection never touches it."""
@@ -269,9 +270,12 @@ class HTTPConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._read_closed:
-            if self._sniffing:
-                self._sniff_preface(data)
-            return
+            if not self._sniffing:
+                return
+            sniffed = self._sniff_preface(data)
+            if sniffed is None:
+                return
+            data = sniffed
         if self._idle_since:  # the first bytes after idling: a request head starts
             self._idle_since = 0.0
             self._head_since = self.state.clock
@@ -643,7 +647,7 @@ class HTTPConnection(asyncio.Protocol):
             self._unusual = True
         elif name == b"connection":
             self._connection_header = self._unusual = True
-        elif name in _NOTED_FIELDS:
+        elif name in NOTED_FIELDS:
             self._noted_fields = self._unusual = True
         elif name == b"expect":
             if value.strip().lower() == b"100-continue":

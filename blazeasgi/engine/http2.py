@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - the codec is an optional dependency
     zttp = None  # type: ignore[assignment]
 
 from ..logs import log_access
-from .connection import unread_bytes
+from .connection import NOTED_FIELDS, unread_bytes
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import ConnectionInfo, Exchange
 from .http11 import NO_BODY_STATUSES, ResponseHead
@@ -62,6 +62,7 @@ _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PAT
 _CONNECTION_FIELDS = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
+_EXPECT_CONTINUE = (b"expect", b"100-continue")
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 #: Converted header blocks kept per connection (an app sends the same few).
 _FIELD_CACHE_SIZE = 64
@@ -93,6 +94,8 @@ class H2Exchange(Exchange):
     _ended = False  # END_STREAM sent
     _window_waiter: asyncio.Future[None] | None = None
     _started_at = 0.0
+    #: Its handler was started (the stream is then the runner's until stream_done).
+    dispatched = False
 
     def __init__(
         self,
@@ -428,8 +431,8 @@ class HTTP2Connection(asyncio.Protocol):
                 if ex is not None:
                     ex.reset = True
                     ex._lost()
-                    if ex in started:  # reset before its handler started
-                        self.stream_done(ex, None)
+                    if not ex.dispatched:  # reset before its handler started: forget it
+                        self._forget(ex)
             elif kind is zttp.WindowUpdate:
                 self._on_window_update(event.stream_id)  # type: ignore[union-attr]
             elif kind is zttp.GoAway:
@@ -451,16 +454,23 @@ class HTTP2Connection(asyncio.Protocol):
         self._idle_since = 0.0
         if event.end_stream:
             ex.body_complete = True
-        if event.expect_continue:
+        for name, _ in headers:
+            if name in NOTED_FIELDS:  # TE, proxy fields: see Exchange.noted_fields
+                ex.noted_fields = True
+                break
+        if not event.end_stream and _EXPECT_CONTINUE in headers:
+            # (zttp's Request.expect_continue is HTTP/1.1's only)
             ex.expect_continue = True
         if self._goaway_sent or self.state.draining:
             ex.reset_stream(REFUSED_STREAM)
-            self.streams.pop(stream_id, None)
+            self._forget(ex)
             return None
         error = self._check_request(ex, event)
         if error is not None:
             self._answer_error(ex, error)
-            self.stream_done(ex, None)
+            if not ex.body_complete:
+                ex.reset_stream(NO_ERROR)
+            self._forget(ex)
             return None
         return ex
 
@@ -515,7 +525,13 @@ class HTTP2Connection(asyncio.Protocol):
                 one._window_opened()
 
     # -- handlers ------------------------------------------------------------------------
+    def _forget(self, ex: H2Exchange) -> None:
+        self.streams.pop(ex.stream_id, None)
+        if not self.streams:
+            self._idle_since = self.state.clock
+
     def _dispatch(self, ex: H2Exchange) -> None:
+        ex.dispatched = True
         if self.state.access_log:
             ex._started_at = perf_counter()
         try:
