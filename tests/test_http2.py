@@ -368,3 +368,81 @@ def test_stream_after_goaway_is_refused(serve: Serve) -> None:
     client.flush()
     assert client.response(slow).status == 200
     assert client.replies[late].status == 0  # never served
+
+
+# -- attacks (each guard has a test that fails without it) ------------------------------------
+def responsive(server: RunningServer) -> bool:
+    """Another connection is still served."""
+    with prior_knowledge() as client:
+        return client.get(server.url("/")).status_code == 200
+
+
+def test_rapid_reset_closes_the_connection(serve: Serve) -> None:
+    """CVE-2023-44487: streams opened and reset at once. zttp's flood guard ends
+    the connection with GOAWAY ENHANCE_YOUR_CALM; no handler runs for them."""
+    server = serve(h2_apps.asgi_app)
+    client = h2c(server)
+    for _ in range(1000):
+        stream_id = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(
+            stream_id,
+            [(b":method", b"GET"), (b":path", b"/slow"), (b":scheme", b"http"), (b":authority", b"x")],
+        )
+        client.conn.reset_stream(stream_id)
+    try:
+        client.flush()
+    except OSError:
+        pass  # closed while sending: the guard acted
+    client.until(lambda: client.closed or client.goaway is not None)
+    assert client.goaway is not None and client.goaway.error_code == 0xB  # ENHANCE_YOUR_CALM
+    assert responsive(server)
+
+
+def test_continuation_flood_closes_the_connection(serve: Serve) -> None:
+    """CVE-2024-27316 class: a header block that never ends, CONTINUATION after
+    CONTINUATION. zttp bounds it and ends the connection."""
+    from hyperframe.frame import ContinuationFrame, HeadersFrame
+
+    server = serve(h2_apps.asgi_app)
+    client = h2c(server)
+    headers = HeadersFrame(1)
+    headers.data = b"\x82"  # :method GET, then no END_HEADERS
+    flood = ContinuationFrame(1, data=b"\x40\x03abc\x03def").serialize() * 20000
+    try:
+        client.sock.sendall(headers.serialize() + flood)
+    except OSError:
+        pass
+    client.until(lambda: client.closed or client.goaway is not None)
+    assert client.goaway is not None or client.closed
+    assert responsive(server)
+
+
+@pytest.mark.parametrize("frame", ["ping", "settings"])
+def test_control_frame_flood_from_a_non_reader_is_bounded(serve: Serve, frame: str) -> None:
+    """PINGs (or SETTINGS) sent without reading the ACKs the codec answers with.
+    The connection stops reading while its writes are backed up, so the ACKs
+    waiting in the server stay near write_high_water; without that guard the
+    server reads all 16 MB and buffers megabytes of ACKs."""
+    from hyperframe.frame import PingFrame, SettingsFrame
+
+    server = serve(h2_apps.asgi_app)
+    sock = server.slow_reader()
+    H2Client(sock)  # the preface and SETTINGS
+    one = (
+        PingFrame(0, opaque_data=b"12345678").serialize()
+        if frame == "ping"
+        else SettingsFrame(0, settings={4: 65535}).serialize()
+    )
+    flood = memoryview(one * (16_000_000 // len(one)))
+    sock.setblocking(False)
+    deadline = time.monotonic() + 3
+    while flood and time.monotonic() < deadline:
+        try:
+            flood = flood[sock.send(flood[:262144]) :]
+        except BlockingIOError:
+            time.sleep(0.01)
+    time.sleep(0.3)
+    buffered = [c.transport.get_write_buffer_size() for c in list(server.state.connections)]
+    assert buffered and max(buffered) < 1 << 20, buffered
+    assert responsive(server)
+    sock.close()

@@ -357,7 +357,10 @@ class HTTP2Connection(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         #: Inside data_received: writes wait for its one flush at the end.
         self._receiving = False
-        self._read_paused = False
+        #: A stream's unread body is over read_high_water (see _on_data).
+        self._body_paused = False
+        #: The transport is reading (see _set_reading).
+        self._reading = True
         self._goaway_sent = False
         self._peer_goaway = False
         self._last_stream = 0
@@ -395,6 +398,7 @@ class HTTP2Connection(asyncio.Protocol):
             except zttp.ProtocolError as exc:
                 # The codec has queued its GOAWAY: send it and close.
                 logger.debug("HTTP/2 connection error: %s", exc)
+                self._goaway_sent = True
                 self.flush_now()
                 self.close()
                 return
@@ -502,18 +506,33 @@ class HTTP2Connection(asyncio.Protocol):
                 ex.body_error = error
             ex.reset_stream(NO_ERROR if ex.response_complete else INTERNAL_ERROR)
             return
-        if ex._buffered > self.config.read_high_water and not self._read_paused:
+        if ex._buffered > self.config.read_high_water and not self._body_paused:
             # zttp returns the stream's window as it parses: stop reading the socket.
-            self._read_paused = True
-            self.transport.pause_reading()
+            self._body_paused = True
+            self._set_reading()
 
     def body_consumed(self) -> None:
         """A handler read its stream's buffered body: resume reading if all are drained."""
-        if self._read_paused and not self.closed:
+        if self._body_paused:
             high = self.config.read_high_water
             if all(ex._buffered <= high for ex in self.streams.values()):
-                self._read_paused = False
+                self._body_paused = False
+                self._set_reading()
+
+    def _set_reading(self) -> None:
+        """Read while no stream's body is backed up and the peer takes our writes.
+
+        The second half is the guard against control-frame floods: the codec
+        answers every PING and SETTINGS itself, so a client that sends them without
+        reading the answers would otherwise grow our write buffer without bound.
+        """
+        reading = not self._body_paused and not self.write_paused
+        if reading != self._reading and not self.closed:
+            self._reading = reading
+            if reading:
                 self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
 
     def _on_window_update(self, stream_id: int) -> None:
         if stream_id == 0:
@@ -641,9 +660,11 @@ class HTTP2Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._set_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self._set_reading()
         self._wake_drainers()
 
     def _wake_drainers(self) -> None:
