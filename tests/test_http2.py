@@ -446,3 +446,33 @@ def test_control_frame_flood_from_a_non_reader_is_bounded(serve: Serve, frame: s
     assert buffered and max(buffered) < 1 << 20, buffered
     assert responsive(server)
     sock.close()
+
+
+def test_hpack_bomb_closes_the_connection(serve: Serve) -> None:
+    """A 4 KB field put in the HPACK table once, then named 200 times by its
+    1-byte index: 800 KB of header list from a 250-byte block. zttp's header-list
+    limit (64 KiB) ends the connection before anything of that size is built."""
+    import hpack
+    from hyperframe.frame import HeadersFrame
+
+    server = serve(h2_apps.asgi_app)
+    client = h2c(server)
+    encoder = hpack.Encoder()
+    base = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"x")]
+    ends = ["END_HEADERS", "END_STREAM"]
+    first = HeadersFrame(1, flags=ends, data=encoder.encode([*base, (b"x-big", b"a" * 4000)]))
+    bomb = HeadersFrame(3, flags=ends, data=encoder.encode(base) + bytes([0x80 | 62]) * 200)
+    client.sock.sendall(first.serialize() + bomb.serialize())
+    client.until(lambda: client.closed or client.goaway is not None)
+    assert client.goaway is not None and client.goaway.error_code == 0xB
+    assert responsive(server)
+
+
+def test_idle_connection_gets_goaway_after_keep_alive_timeout(serve: Serve) -> None:
+    server = serve(h2_apps.asgi_app, keep_alive_timeout=1)
+    client = h2c(server)
+    assert client.get("/").status == 200
+    started = time.monotonic()
+    client.until(lambda: client.closed)
+    assert client.goaway is not None and client.goaway.error_code == NO_ERROR
+    assert 0.9 <= time.monotonic() - started < 4
