@@ -46,6 +46,7 @@ class H2Client:
         self.goaway: h2.events.ConnectionTerminated | None = None
         self.closed = False
         self.events: list[h2.events.Event] = []
+        self._buffer = b""
         if window is not None:
             self.conn.local_settings = h2.settings.Settings(
                 client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window}
@@ -113,9 +114,19 @@ class H2Client:
         if not data:
             self.closed = True
             return False
-        for event in self.conn.receive_data(data):
-            self.events.append(event)
-            self._handle(event)
+        # One frame at a time: h2 stops at a GOAWAY (see _handle), and it would
+        # refuse the frames after it in the same read before we could tell it not to.
+        buffer = self._buffer + data
+        pos = 0
+        while len(buffer) - pos >= 9:
+            end = pos + 9 + int.from_bytes(buffer[pos : pos + 3], "big")
+            if end > len(buffer):
+                break
+            for event in self.conn.receive_data(buffer[pos:end]):
+                self.events.append(event)
+                self._handle(event)
+            pos = end
+        self._buffer = buffer[pos:]
         self.flush()
         return True
 

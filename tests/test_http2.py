@@ -476,3 +476,24 @@ def test_idle_connection_gets_goaway_after_keep_alive_timeout(serve: Serve) -> N
     client.until(lambda: client.closed)
     assert client.goaway is not None and client.goaway.error_code == NO_ERROR
     assert 0.9 <= time.monotonic() - started < 4
+
+
+def test_stream_budget_ends_the_connection_gracefully(serve: Serve) -> None:
+    """zttp ends a connection at its 4,097th stream with ENHANCE_YOUR_CALM,
+    dropping the streams in flight. The engine says GOAWAY (NO_ERROR) first, after
+    MAX_STREAMS_PER_CONNECTION streams, all of them answered; the client then
+    reconnects. Without the budget this client would get ENHANCE_YOUR_CALM."""
+    server = serve(h2_apps.asgi_app)
+    client = h2c(server)
+    budget = http2.MAX_STREAMS_PER_CONNECTION
+    served = 0
+    while client.goaway is None and not client.closed and served < 4200:
+        ids = [client.request("GET", "/") for _ in range(10)]
+        for stream_id in ids:
+            if client.response(stream_id).status == 200:
+                served += 1
+            del client.replies[stream_id]
+    assert client.goaway is not None and client.goaway.error_code == NO_ERROR
+    assert served >= budget
+    client.until(lambda: client.closed)
+    assert responsive(server)

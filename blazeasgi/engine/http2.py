@@ -57,6 +57,12 @@ PROTOCOL_ERROR = 0x1
 INTERNAL_ERROR = 0x2
 REFUSED_STREAM = 0x7
 
+#: Streams a client may open on one connection; then GOAWAY (NO_ERROR), and it
+#: reconnects, as nginx does after keepalive_requests. zttp 0.0.35 ends a
+#: connection at its 4,097th stream with GOAWAY ENHANCE_YOUR_CALM, dropping the
+#: streams in flight: this stays below that by twice its 128 concurrent streams.
+MAX_STREAMS_PER_CONNECTION = 4096 - 2 * 128
+
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
 #: Connection-specific fields, which HTTP/2 forbids (RFC 9113 §8.2.2).
 _CONNECTION_FIELDS = frozenset(
@@ -364,6 +370,7 @@ class HTTP2Connection(asyncio.Protocol):
         self._goaway_sent = False
         self._peer_goaway = False
         self._last_stream = 0
+        self._streams_left = MAX_STREAMS_PER_CONNECTION
         self._max_target = self.config.max_target_size
         self._max_headers = self.config.max_header_count
         self._max_body = self.config.max_body_size or (1 << 62)
@@ -469,6 +476,9 @@ class HTTP2Connection(asyncio.Protocol):
             ex.reset_stream(REFUSED_STREAM)
             self._forget(ex)
             return None
+        self._streams_left -= 1
+        if self._streams_left <= 0:  # this one is served, and it is the last
+            self.announce_shutdown()
         error = self._check_request(ex, event)
         if error is not None:
             self._answer_error(ex, error)
