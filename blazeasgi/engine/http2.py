@@ -179,13 +179,7 @@ class H2Exchange(Exchange):
 
     # -- response ----------------------------------------------------------------------
     def _fields(self, header_block: bytes, content_length: int | None) -> list[tuple[bytes, bytes]]:
-        h2 = self.h2
-        fields = h2.default_fields()
-        if content_length is not None:
-            fields = [*fields, (b"content-length", b"%d" % content_length)]
-        if header_block:
-            return fields + h2.fields(header_block)
-        return fields
+        return self.h2.response_fields(header_block, content_length)
 
     def respond(self, status: int, header_block: bytes, body: bytes, close: bool = False) -> None:
         if self.response_started or self.body_error is not None:
@@ -377,6 +371,7 @@ class HTTP2Connection(asyncio.Protocol):
         self._field_cache: dict[bytes, list[tuple[bytes, bytes]]] = {}
         self._default_block = b""
         self._default_fields: list[tuple[bytes, bytes]] = []
+        self._response_cache: dict[tuple[bytes, int | None], list[tuple[bytes, bytes]]] = {}
         # Timeouts, as HTTPConnection keeps them (see connection.py and Server._on_tick):
         # an HTTP/2 connection with no open stream is idle; heads are not timed yet.
         self._idle_since = state.clock
@@ -479,6 +474,14 @@ class HTTP2Connection(asyncio.Protocol):
         self._streams_left -= 1
         if self._streams_left <= 0:  # this one is served, and it is the last
             self.announce_shutdown()
+        target = ex.target
+        if (
+            target[:1] == b"/"
+            and len(target) <= self._max_target
+            and len(headers) <= self._max_headers
+            and event.protocol is None
+        ):
+            return ex  # (CONNECT has no :path: zttp refuses it, or it has a :protocol)
         error = self._check_request(ex, event)
         if error is not None:
             self._answer_error(ex, error)
@@ -641,13 +644,27 @@ class HTTP2Connection(asyncio.Protocol):
         log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
 
     # -- writing -------------------------------------------------------------------------
-    def default_fields(self) -> list[tuple[bytes, bytes]]:
-        """The server's Date/Server fields (their block changes once a second)."""
-        block = self.state.default_headers
-        if block is not self._default_block:
-            self._default_block = block
-            self._default_fields = fields_of(block)
-        return self._default_fields
+    def response_fields(self, header_block: bytes, content_length: int | None) -> list[tuple[bytes, bytes]]:
+        """A response's fields: Date/Server, content-length, the app's. An app
+        answers with the same few heads (and, when small, lengths) again and again,
+        so the lists are kept, until the Date block changes (once a second)."""
+        default = self.state.default_headers
+        if default is not self._default_block:
+            self._default_block = default
+            self._default_fields = fields_of(default)
+            self._response_cache.clear()
+        key = (header_block, content_length)
+        fields = self._response_cache.get(key)
+        if fields is None:
+            fields = list(self._default_fields)
+            if content_length is not None:
+                fields.append((b"content-length", b"%d" % content_length))
+            if header_block:
+                fields += self.fields(header_block)
+            if len(self._response_cache) >= _FIELD_CACHE_SIZE:
+                self._response_cache.clear()
+            self._response_cache[key] = fields
+        return fields
 
     def fields(self, block: bytes) -> list[tuple[bytes, bytes]]:
         cache = self._field_cache
