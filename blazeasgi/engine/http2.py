@@ -724,6 +724,8 @@ class HTTP2Connection(asyncio.Protocol):
         self.closed = self.info.closed = True
         for ex in list(self.streams.values()):
             ex._lost()
+            if not ex.dispatched:  # read in the same data as a connection error
+                self.streams.pop(ex.stream_id)
         self._wake_drainers()
         if not self.streams:
             # Else handlers still run: the server counts this connection (the
