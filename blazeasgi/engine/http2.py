@@ -68,7 +68,6 @@ _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PAT
 _CONNECTION_FIELDS = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
-_EXPECT_CONTINUE = (b"expect", b"100-continue")
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 #: Converted header blocks kept per connection (an app sends the same few).
 _FIELD_CACHE_SIZE = 64
@@ -201,7 +200,9 @@ class H2Exchange(Exchange):
                 handle.send_data(body)
                 handle.end_message()
         self._ended = True
-        self.h2.flush()
+        h2 = self.h2
+        if not h2.receiving:  # (flush, inlined: every small response passes here)
+            h2.flush_now()
 
     def start(
         self, status: int, header_block: bytes, content_length: int | None, close: bool = False
@@ -356,7 +357,7 @@ class HTTP2Connection(asyncio.Protocol):
         self.send_high_water = self.config.write_high_water
         self._drain_waiters: list[asyncio.Future[None]] = []
         #: Inside data_received: writes wait for its one flush at the end.
-        self._receiving = False
+        self.receiving = False
         #: A stream's unread body is over read_high_water (see _on_data).
         self._body_paused = False
         #: The transport is reading (see _set_reading).
@@ -392,7 +393,7 @@ class HTTP2Connection(asyncio.Protocol):
             return
         codec = self.codec
         started: list[H2Exchange] = []
-        self._receiving = True
+        self.receiving = True
         try:
             try:
                 codec.receive_data(data)
@@ -408,7 +409,7 @@ class HTTP2Connection(asyncio.Protocol):
                 if not ex.reset:
                     self._dispatch(ex)
         finally:
-            self._receiving = False
+            self.receiving = False
         self.flush_now()
 
     def _read_events(self, started: list[H2Exchange]) -> None:
@@ -460,11 +461,10 @@ class HTTP2Connection(asyncio.Protocol):
         self._idle_since = 0.0
         if event.end_stream:
             ex.body_complete = True
-        for name, _ in headers:
-            if name in NOTED_FIELDS:  # TE, proxy fields: see Exchange.noted_fields
-                ex.noted_fields = True
-                break
-        if not event.end_stream and _EXPECT_CONTINUE in headers:
+        names = dict(headers)  # (one C call; a loop over the names cost more)
+        if not NOTED_FIELDS.isdisjoint(names):  # TE, proxy fields: see Exchange.noted_fields
+            ex.noted_fields = True
+        if not event.end_stream and names.get(b"expect", b"").lower() == b"100-continue":
             # (zttp's Request.expect_continue is HTTP/1.1's only)
             ex.expect_continue = True
         if self._goaway_sent or self.state.draining:
@@ -677,7 +677,7 @@ class HTTP2Connection(asyncio.Protocol):
 
     def flush(self) -> None:
         """Send what the codec has queued, unless data_received will at its end."""
-        if not self._receiving:
+        if not self.receiving:
             self.flush_now()
 
     def flush_now(self) -> None:
