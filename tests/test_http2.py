@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -497,3 +498,39 @@ def test_stream_budget_ends_the_connection_gracefully(serve: Serve) -> None:
     assert served >= budget
     client.until(lambda: client.closed)
     assert responsive(server)
+
+
+# -- real clients --------------------------------------------------------------------------
+def curl_http2() -> bool:
+    try:
+        out = subprocess.run(["curl", "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "HTTP2" in out
+
+
+@pytest.mark.skipif(not curl_http2(), reason="no curl with HTTP/2")
+def test_curl_prior_knowledge_and_alpn(serve: Serve, certs: Certs, tmp_path: Any) -> None:  # noqa: F811
+    plain = serve(h2_apps.asgi_app)
+    out = subprocess.run(
+        ["curl", "-sS", "--http2-prior-knowledge", "-w", "\\n%{http_version}", plain.url("/?via=curl")],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    body, version = out.stdout.rsplit("\n", 1)
+    assert version == "2"
+    assert json.loads(body)["query_string"] == "via=curl"
+    tls = tls_server(serve, certs, h2_apps.asgi_app)
+    ca = tmp_path / "ca.pem"
+    certs.ca.cert_pem.write_to_path(str(ca))
+    out = subprocess.run(
+        ["curl", "-sS", "--http2", "--cacert", str(ca), "-w", "\\n%{http_version}",
+         f"https://localhost:{tls.port}/"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )  # fmt: skip
+    body, version = out.stdout.rsplit("\n", 1)
+    assert version == "2"
+    assert json.loads(body)["scheme"] == "https"
