@@ -249,6 +249,9 @@ def test_request_body_limit(serve: Serve) -> None:
     reply = client.response(client.request("POST", "/count", body=b"z" * 5000))
     assert reply.status == 413
     assert client.get("/").status == 200  # the connection goes on
+    (conn,) = server.state.connections
+    assert isinstance(conn, http2.HTTP2Connection)
+    wait_for(lambda: conn.streams == {})  # the refused stream is not left open
 
 
 # -- resets and failures --------------------------------------------------------------------

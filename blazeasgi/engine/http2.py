@@ -406,7 +406,9 @@ class HTTP2Connection(asyncio.Protocol):
                 self.close()
                 return
             for ex in started:
-                if not ex.reset:
+                if ex.reset:  # by the client, or refused (e.g. 413) before it started
+                    self._forget(ex)
+                else:
                     self._dispatch(ex)
         finally:
             self.receiving = False
