@@ -334,3 +334,30 @@ def test_connection_lost_mid_stream(server: RunningServer) -> None:
     assert server.state.connections == set() or all(
         not isinstance(c, http2.HTTP2Connection) for c in server.state.connections
     )
+
+
+def test_body_refused_in_the_same_read_leaves_no_stream(run: Callable[[Any], Any], data_file: Path) -> None:
+    """HEADERS and a too-large body in one read: 413 before any handler starts,
+    and the stream is forgotten (else the connection would never be idle)."""
+    import h2.config
+    import h2.connection
+
+    from .conftest import MockConnection
+
+    async def go() -> None:
+        conn = MockConnection(make_asgi_app(data_file), max_body_size=1000)
+        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        client.initiate_connection()
+        client.send_headers(
+            1, [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"x")]
+        )
+        client.send_data(1, b"z" * 5000, end_stream=True)
+        conn.feed(client.data_to_send())
+        protocol = conn.transport.protocol
+        assert isinstance(protocol, http2.HTTP2Connection)
+        assert protocol.streams == {}
+        events = client.receive_data(await conn.settle())
+        statuses = [dict(e.headers)[b":status"] for e in events if hasattr(e, "headers") and e.headers]
+        assert statuses == [b"413"]
+
+    run(go())
