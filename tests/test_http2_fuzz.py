@@ -120,6 +120,8 @@ def check(data: bytes, cuts: list[int], loop_kind: str) -> None:
             assert protocol.closed
             assert protocol.streams == {}, protocol.streams
         assert conn.state.connections == set()
+        conn.state.runners.close()  # the server shuts down: its idle runner tasks end
+        await conn.settle(5)
 
     try:
         loop.run_until_complete(go())
