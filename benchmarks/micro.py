@@ -1,6 +1,7 @@
 """Per-request cost of the engine without sockets: feed a request, count µs.
 
-    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile] [--app-alone] [--close] [--each]
+    python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile] [--app-alone] [--close]
+        [--each] [--http2] [--n N]
 
 A mock transport swallows the writes, so this isolates the server's own Python
 work (parse, dispatch, serialise) from the kernel; compare runs, not absolutes.
@@ -11,7 +12,11 @@ request (``Connection: close``), as behind a default nginx upstream: the cost
 then includes setting up and tearing down the connection and any task or loop
 pass that takes. ``--each`` feeds one request at a time and runs the loop until its
 response is written: the cost then includes the loop passes a handler path takes
-(compare ``BLAZEASGI_TASKS=task`` with the default).
+(compare ``BLAZEASGI_TASKS=task`` with the default). ``--http2`` sends the
+requests as HTTP/2 streams on prior-knowledge h2c connections, ten a read
+(h2load's ``-m 10``), 1,000 a connection. ``--n`` sets the number of requests
+timed; under callgrind, two runs give the instructions per request:
+(count at n=60000 - count at n=20000) / 40000.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import cProfile
 import pstats
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from blazeasgi.cli import to_served_app
@@ -55,6 +61,9 @@ class NullTransport:
 
     def resume_reading(self) -> None:
         pass
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
 
 
 def app_for(kind: str) -> Any:
@@ -98,6 +107,60 @@ async def run(kind: str, n: int, profile: bool) -> None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
     await asyncio.sleep(0.1)
     print(f"{kind}: {dt / n * 1e6:.2f} us/request ({transport.n} writes)")
+
+
+def h2_requests() -> tuple[bytes, Callable[[int], bytes]]:
+    """The client's preface with its first request (stream 1), and a maker of
+    the HEADERS frame of any later stream: once HPACK's table holds the fields,
+    every request's block is the same bytes, so frames are made by stream id."""
+    import h2.config
+    import h2.connection
+
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    client.initiate_connection()
+    fields = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"localhost")]
+    fields += [(b"user-agent", b"h2load"), (b"accept", b"*/*")]
+    client.send_headers(1, fields, end_stream=True)
+    first = client.data_to_send()
+    client.send_headers(3, fields, end_stream=True)
+    frame = client.data_to_send()
+    head, block = frame[:5], frame[9:]  # length, type, flags | stream id | block
+
+    def headers(stream_id: int) -> bytes:
+        return head + stream_id.to_bytes(4, "big") + block
+
+    return first, headers
+
+
+async def run_http2(kind: str, n: int) -> None:
+    """Prior-knowledge h2c, ten requests a read (h2load's ``-m 10``) and a new
+    connection every 1,000 requests (``-n 100000 -c 100``)."""
+    served = load(kind)
+    await served.startup()
+    state = ServerState(Config(access_log=False), served.dispatch, asyncio.get_running_loop())
+    first, headers = h2_requests()
+    transport = NullTransport()
+    reads = [b"".join(headers(3 + 20 * r + 2 * i) for i in range(10)) for r in range(100)]
+
+    def connection() -> None:
+        conn = HTTPConnection(state)
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(first)
+        h2conn = transport.protocol
+        for data in reads:  # 1,000 requests (and the first)
+            h2conn.data_received(data)
+        h2conn.connection_lost(None)
+
+    for _ in range(3):
+        connection()
+    await asyncio.sleep(0)
+    writes = transport.n
+    t0 = time.perf_counter()
+    for _ in range(max(1, n // 1000)):
+        connection()
+    dt = time.perf_counter() - t0
+    await asyncio.sleep(0.1)
+    print(f"{kind} --http2: {dt / n * 1e6:.2f} us/request ({transport.n - writes} writes)")
 
 
 async def run_close(kind: str, n: int) -> None:
@@ -190,11 +253,14 @@ if __name__ == "__main__":
     import uvloop
 
     kind = sys.argv[1] if len(sys.argv) > 1 else "native"
+    count = int(sys.argv[sys.argv.index("--n") + 1]) if "--n" in sys.argv else 0
     if "--app-alone" in sys.argv:
-        uvloop.run(run_app_alone(kind, 100_000))
+        uvloop.run(run_app_alone(kind, count or 100_000))
     elif "--close" in sys.argv:
-        uvloop.run(run_close(kind, 100_000))
+        uvloop.run(run_close(kind, count or 100_000))
     elif "--each" in sys.argv:
-        uvloop.run(run_each(kind, 100_000))
+        uvloop.run(run_each(kind, count or 100_000))
+    elif "--http2" in sys.argv:
+        uvloop.run(run_http2(kind, count or 100_000))
     else:
-        uvloop.run(run(kind, 200_000, "--profile" in sys.argv))
+        uvloop.run(run(kind, count or 200_000, "--profile" in sys.argv))

@@ -45,6 +45,11 @@ class Config:
     #: Transport write buffer size at which a streaming writer waits for drain.
     write_high_water: int = 65536
 
+    # -- HTTP/2 (blazeasgi/engine/http2.py) -----------------------------------------
+    #: Serve HTTP/2 (prior-knowledge h2c on the cleartext port, ALPN h2 over TLS)
+    #: when its codec, zttp, is installed; HTTP/1.1 is served alongside either way.
+    http2: bool = True
+
     # -- WebSockets (blazeasgi.websocket) -------------------------------------------
     #: Frame library: "auto" (websockets, else wsproto), "websockets", "wsproto",
     #: or "none" (upgrade requests are then served as plain HTTP). uvicorn's --ws.

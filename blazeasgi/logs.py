@@ -184,7 +184,7 @@ def _fields(
         "client": f"{client[0]}:{client[1]}" if client else "-",
         "method": ex.method,
         "path": ex.target.decode("latin-1"),
-        "version": ex.http_version,
+        "version": "2.0" if ex.http_version == "2" else ex.http_version,
         "status": status,
         "bytes": body_bytes,
         "duration_ms": duration_ms,

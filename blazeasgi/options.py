@@ -247,6 +247,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="BOOL",
         shown="on",
     ),
+    # -- HTTP/2 (blazeasgi/engine/http2.py) ---------------------------------------------------
+    Option(
+        "--http2",
+        "serve HTTP/2 too: h2c with prior knowledge, and h2 by ALPN over TLS (needs zttp)",
+        "http2",
+        kind="switch",
+        shown="on when zttp is installed",
+        off_help="serve HTTP/1.1 only",
+    ),
     # -- proxies (blazeasgi/proxy.py) ----------------------------------------------------------
     Option(
         "--proxy-headers",

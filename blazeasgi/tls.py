@@ -97,8 +97,10 @@ class ServerTLS:
         return info
 
 
-def load_tls(config: Config) -> ServerTLS | None:
+def load_tls(config: Config, http2: bool = False) -> ServerTLS | None:
     """The server's TLS setup from ``config``, or None when it serves plain HTTP.
+
+    ``http2``: offer ``h2`` before ``http/1.1`` in ALPN (the engine serves it).
 
     Raises TLSConfigError, one line naming the flag, for anything unusable, so
     a typo fails at startup rather than at the first handshake.
@@ -124,8 +126,8 @@ def load_tls(config: Config) -> ServerTLS | None:
             context.set_ciphers(config.ssl_ciphers)
         except ssl.SSLError:
             raise TLSConfigError(f"--ssl-ciphers {config.ssl_ciphers!r}: no cipher matches") from None
-    # The engine speaks HTTP/1.1 only: a client offered h2 would send frames.
-    context.set_alpn_protocols(["http/1.1"])
+    # Without HTTP/2 only http/1.1 is offered: a client offered h2 would send frames.
+    context.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     # Each TLS 1.2 renegotiation costs the server a full handshake: refusing
     # client-initiated ones closes a cheap CPU exhaustion attack.
     context.options |= ssl.OP_NO_RENEGOTIATION

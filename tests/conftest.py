@@ -151,7 +151,7 @@ class MockTransport:
         self.buffer = bytearray()
         self.closed = False
         self.reading = True
-        self.protocol: HTTPConnection | None = None
+        self.protocol: Any = None  # an HTTPConnection, or what it handed over to
 
     def write(self, data: bytes) -> None:
         assert not self.closed, "write after close"
@@ -181,6 +181,9 @@ class MockTransport:
 
     def abort(self) -> None:
         self.close()
+
+    def set_protocol(self, protocol: Any) -> None:  # the h2c hand-over
+        self.protocol = protocol
 
     def pause_reading(self) -> None:
         self.reading = False

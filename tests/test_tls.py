@@ -181,8 +181,8 @@ def test_plain_http_has_no_tls_extension(serve: Callable[..., RunningServer]) ->
     assert body["tls"] is None
 
 
-def test_alpn_negotiates_http11_only(serve: Callable[..., RunningServer], certs: Certs) -> None:
-    server = tls_server(serve, certs, tls_apps.asgi_app)
+def test_alpn_without_http2_negotiates_http11_only(serve: Callable[..., RunningServer], certs: Certs) -> None:
+    server = tls_server(serve, certs, tls_apps.asgi_app, http2=False)
     ctx = client_context(certs)
     ctx.set_alpn_protocols(["h2", "http/1.1"])  # h2 preferred: the server must not pick it
     conn = connect(server, ctx)

@@ -1,4 +1,5 @@
-"""The one HTTP/1.1 engine both interfaces run on.
+"""The one engine both interfaces run on: HTTP/1.1 (connection.py) and HTTP/2
+(http2.py), each producing Exchanges.
 
 The contract with the interfaces (blazeasgi/native, blazeasgi/asgi,
 blazeasgi/websocket) is ``Exchange`` and its ``ConnectionInfo`` (see

@@ -16,6 +16,7 @@ the layers HTTPConnection builds on, one module each: see connstate.py.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -43,6 +44,8 @@ _SPECIAL_HEADERS = NOTED_FIELDS | frozenset(
 )
 #: Parsed-but-unstarted pipelined requests before reading pauses.
 _PIPELINE_HIGH_WATER = 64
+#: The client's HTTP/2 connection preface (RFC 9113 §3.4).
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class HTTPConnection(RequestChecks):
@@ -74,6 +77,44 @@ class HTTPConnection(RequestChecks):
             return
         state.connections.add(self)
         self._idle_since = state.clock
+        if state.http2 is not None:
+            if tls is None:
+                # Prior-knowledge h2c: the first bytes decide. data_received's first
+                # test (_read_closed) sends them to _sniff_preface, so the check
+                # costs a request on a connection that stays HTTP/1.1 nothing.
+                self._sniffing = self._read_closed = True
+            elif transport.get_extra_info("ssl_object").selected_alpn_protocol() == "h2":
+                self._hand_over(state.http2, b"")
+
+    def _sniff_preface(self, data: bytes) -> bytes | None:
+        """The first bytes of a cleartext connection (cold: once per connection).
+
+        HTTP/2's connection preface hands the connection to HTTP/2 (RFC 9113 §3.3);
+        anything else is HTTP/1.1: returns the bytes to read as such.
+        """
+        if self._leftover:  # a preface split across reads (rare)
+            data = self._leftover + data
+            self._leftover = b""
+        http2 = self.state.http2
+        if data.startswith(PREFACE) and http2 is not None:
+            self._hand_over(http2, data)
+            return None
+        if len(data) < 24 and PREFACE.startswith(data):
+            self._leftover = data
+            if self._idle_since:  # timed as a request head (slowloris)
+                self._idle_since = 0.0
+                self._head_since = self.state.clock
+            return None
+        self._sniffing = self._read_closed = False
+        return data
+
+    def _hand_over(self, start: Callable[..., None], data: bytes) -> None:
+        """From here on the connection is HTTP/2's; this HTTPConnection never touches it."""
+        self._detached = True
+        self._sniffing = False
+        self.closed = self._read_closed = True  # (info goes on, with the HTTP/2 connection)
+        self.state.connections.discard(self)
+        start(self.state, self.info, self.transport, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._detached:
@@ -93,7 +134,12 @@ class HTTPConnection(RequestChecks):
 
     def data_received(self, data: bytes) -> None:
         if self._read_closed:
-            return
+            if not self._sniffing:
+                return
+            sniffed = self._sniff_preface(data)
+            if sniffed is None:
+                return
+            data = sniffed
         if self._idle_since:  # the first bytes after idling: a request head starts
             self._idle_since = 0.0
             self._head_since = self.state.clock

@@ -68,6 +68,7 @@ class ConnectionState(asyncio.Protocol):
         "_read_paused",
         "_reading",
         "_since_head",
+        "_sniffing",
         "_started_at",
         "_transfer_encoding",
         "_unusual",
@@ -135,6 +136,8 @@ class ConnectionState(asyncio.Protocol):
         self._idle_since = 0.0
         self._head_since = 0.0
         self._started_at = 0.0
+        #: The first bytes may be HTTP/2's preface (see HTTPConnection._sniff_preface).
+        self._sniffing = False
 
     if TYPE_CHECKING:  # defined by HTTPConnection (connection.py); endings.py calls them
 

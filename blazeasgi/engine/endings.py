@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
+from typing import Protocol
 
 from ..logs import log_access
 from .connstate import ConnectionState
@@ -189,25 +190,8 @@ class ConnectionEndings(ConnectionState):
         return unread_bytes(self.transport)
 
     def sweep(self, now: float, keep_alive: float, head_timeout: float) -> None:
-        """The server's once-a-second look (server.Server._on_tick): close when idle
-        past ``keep_alive``, 408 a head begun over ``head_timeout`` ago (the stamps are
-        read as the module docstring says)."""
-        head = self._head_since
-        if head:
-            if head > 0:
-                self._head_since = -now
-            elif now + head >= head_timeout and not self.unread_bytes():
-                self.timeout_head()
-            return
-        idle = self._idle_since
-        if idle > 0:
-            self._idle_since = -now
-        elif idle and now + idle >= keep_alive and self.is_idle():
-            if self.transport.get_write_buffer_size():
-                # Still answering (a slow reader): idle from when that ends.
-                self._idle_since = now
-            else:
-                self.close()
+        """The server's once-a-second look (server.Server._on_tick): see sweep()."""
+        sweep(self, now, keep_alive, head_timeout)
 
     def eof_received(self) -> bool | None:
         # The client sent FIN. Requests it completed before are still answered
@@ -224,6 +208,10 @@ class ConnectionEndings(ConnectionState):
         # TLS has no half-close: the loop shuts the connection down whatever we
         # answer, and logs a warning for every client that closes if we say True.
         return self.info.tls is None
+
+    def announce_shutdown(self) -> None:
+        """The server drains (HTTP/2 sends GOAWAY here): HTTP/1.1 has nothing to
+        announce, its responses carry Connection: close from now on."""
 
     def close(self) -> None:
         """Close once everything written so far (batched responses too) is sent."""
@@ -258,3 +246,37 @@ class ConnectionEndings(ConnectionState):
 
 def _show(target: bytes) -> str:
     return target.decode("latin-1")
+
+
+class Sweepable(Protocol):
+    """What the sweep needs of a connection, HTTP/1.1 or HTTP/2."""
+
+    _head_since: float
+    _idle_since: float
+    transport: asyncio.Transport
+
+    def unread_bytes(self) -> int: ...
+    def is_idle(self) -> bool: ...
+    def timeout_head(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def sweep(conn: Sweepable, now: float, keep_alive: float, head_timeout: float) -> None:
+    """Close ``conn`` when idle past ``keep_alive``; time out a head begun over
+    ``head_timeout`` ago (the stamps are read as the connstate docstring says)."""
+    head = conn._head_since
+    if head:
+        if head > 0:
+            conn._head_since = -now
+        elif now + head >= head_timeout and not conn.unread_bytes():
+            conn.timeout_head()
+        return
+    idle = conn._idle_since
+    if idle > 0:
+        conn._idle_since = -now
+    elif idle and now + idle >= keep_alive and conn.is_idle():
+        if conn.transport.get_write_buffer_size():
+            # Still answering (a slow reader): idle from when that ends.
+            conn._idle_since = now
+        else:
+            conn.close()

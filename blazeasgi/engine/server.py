@@ -13,8 +13,11 @@ from ..config import Config
 from ..errors import BlazeasgiError
 from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
 from ..tls import ServerTLS, load_tls
+from . import http2
 from .connection import HTTPConnection
+from .conninfo import ConnectionInfo
 from .exchange import Exchange
+from .http2 import HTTP2Connection
 from .http11 import default_headers
 from .tasks import HANDLER_PATH, HandlerRunners, RunnerPool, Suspended, TaskPerRequest
 
@@ -66,6 +69,7 @@ class ServerState:
         "default_headers",
         "dispatch",
         "draining",
+        "http2",
         "loop",
         "runners",
         "suspended",
@@ -85,10 +89,15 @@ class ServerState:
         self.loop = loop
         #: Set when serving TLS: each connection asks it for its ``tls`` extension.
         self.tls = tls
-        self.connections: set[HTTPConnection] = set()
+        self.connections: set[HTTPConnection | HTTP2Connection] = set()
         #: Accepted WebSockets: detached from HTTP, closed with 1001 on shutdown.
         self.websockets: set[LiveWebSocket] = set()
         self.draining = False
+        #: Serves a connection that turns out to be HTTP/2 (http2.take_over), or
+        #: None when HTTP/2 is off (--no-http2) or its codec is not installed.
+        self.http2: Callable[[ServerState, ConnectionInfo, asyncio.Transport, bytes], None] | None = (
+            http2.take_over if config.http2 and http2.AVAILABLE else None
+        )
         #: Handlers suspended in runner tasks; while any are, new ones start in turn.
         self.suspended = Suspended()
         #: Runs the handler coroutines of every connection (engine/tasks.py).
@@ -130,7 +139,8 @@ class Server:
     async def serve(self, sockets: list[socket.socket], install_signal_handlers: bool = True) -> None:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        tls = load_tls(self.config)  # before startup: a bad certificate fails fast
+        # Before startup: a bad certificate fails fast.
+        tls = load_tls(self.config, http2=self.config.http2 and http2.AVAILABLE)
         await self.app.startup()
         dispatch: Dispatch = self.app.dispatch
         if self.config.max_requests:
@@ -223,6 +233,8 @@ class Server:
         for conn in list(state.connections):
             if conn.is_idle():
                 conn.close()
+            else:
+                conn.announce_shutdown()  # HTTP/2: GOAWAY, in-flight streams go on
         while (state.connections or state.websockets) and state.loop.time() < deadline:
             await asyncio.sleep(0.05)
             for conn in list(state.connections):
