@@ -24,7 +24,7 @@ from blazeasgi.engine import http2
 from .apps import h2_apps
 from .conftest import RunningServer
 from .h2client import H2Client
-from .test_tls import Certs, certs, client_context, tls_server  # noqa: F401  (certs: a fixture)
+from .helpers.tls import Certs, client_context, tls_server
 
 pytestmark = pytest.mark.skipif(not http2.AVAILABLE, reason="zttp (the HTTP/2 codec) is not installed")
 
@@ -144,7 +144,7 @@ def http2_preface_and_settings() -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["asgi", "native"])
-def test_tls_alpn_h2(serve: Serve, certs: Certs, kind: str) -> None:  # noqa: F811
+def test_tls_alpn_h2(serve: Serve, certs: Certs, kind: str) -> None:
     server = tls_server(serve, certs, h2_apps.asgi_app if kind == "asgi" else h2_apps.native_app)
     ctx = client_context(certs)
     with httpx.Client(http2=True, verify=ctx, timeout=5) as client:
@@ -160,7 +160,7 @@ def test_tls_alpn_h2(serve: Serve, certs: Certs, kind: str) -> None:  # noqa: F8
         assert client.get(f"https://localhost:{server.port}/").http_version == "HTTP/1.1"
 
 
-def test_tls_alpn_selects_h2_first(serve: Serve, certs: Certs) -> None:  # noqa: F811
+def test_tls_alpn_selects_h2_first(serve: Serve, certs: Certs) -> None:
     server = tls_server(serve, certs, h2_apps.asgi_app)
     ctx = client_context(certs)
     ctx.set_alpn_protocols(["h2", "http/1.1"])
@@ -513,7 +513,7 @@ def curl_http2() -> bool:
 
 
 @pytest.mark.skipif(not curl_http2(), reason="no curl with HTTP/2")
-def test_curl_prior_knowledge_and_alpn(serve: Serve, certs: Certs, tmp_path: Any) -> None:  # noqa: F811
+def test_curl_prior_knowledge_and_alpn(serve: Serve, certs: Certs, tmp_path: Any) -> None:
     plain = serve(h2_apps.asgi_app)
     out = subprocess.run(
         ["curl", "-sS", "--http2-prior-knowledge", "-w", "\\n%{http_version}", plain.url("/?via=curl")],
