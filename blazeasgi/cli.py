@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
+from ._compiled import STATUS
 from .asgi.adapter import ASGIAdapter
 from .asgi.interfaces import as_asgi3
 from .config import Config
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("app", help="the application as module:attribute, e.g. main:app")
     add_options(p)
-    p.add_argument("--version", action="version", version=f"blazeasgi {__version__}")
+    p.add_argument("--version", action="version", version=f"blazeasgi {__version__}, {STATUS}")
     return p
 
 

@@ -9,6 +9,7 @@ import socket
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from .._compiled import STATUS as COMPILED_STATUS
 from ..config import Config
 from ..errors import BlazeasgiError
 from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
@@ -158,6 +159,7 @@ class Server:
                 self._install_signal_handlers(loop)
             self._schedule_tick()
             logger.debug("Handler coroutines: %s", HANDLER_PATH)
+            logger.debug("Hot path: %s", COMPILED_STATUS)
             self.started.set()
             await self._stop.wait()
         finally:
