@@ -38,6 +38,9 @@ from types import ModuleType
 MODULES = (
     "blazeasgi.engine.connection",
     "blazeasgi.engine.exchange",
+    "blazeasgi.engine.http11",
+    "blazeasgi.engine.tasks",
+    "blazeasgi.asgi.adapter",
 )
 #: mypyc's shared library for MODULES: blazeasgi/_hot__mypyc.<abi>.so
 GROUP = "blazeasgi._hot"

@@ -903,20 +903,9 @@ def test_bench_close_sends_connection_close(fake_wrk: Path, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("name", ["hello-close", "hello-http10"])
-def test_new_connection_scenarios_open_a_connection_per_request(
-    serve: Any, name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Real wrk with each scenario's script: every request arrives on its own connection."""
-    from blazeasgi.engine.connection import HTTPConnection
-
-    made = [0]
-    connection_made = HTTPConnection.connection_made
-
-    def counted(self: HTTPConnection, transport: Any) -> None:
-        made[0] += 1
-        connection_made(self, transport)
-
-    monkeypatch.setattr(HTTPConnection, "connection_made", counted)
+def test_new_connection_scenarios_open_a_connection_per_request(serve: Any, name: str) -> None:
+    """Real wrk with each scenario's script: every request arrives on its own connection
+    (its own client port: HTTPConnection may be compiled, so it is not patched to count)."""
     wrk = pytest.importorskip("shutil").which("wrk")
     if wrk is None:
         pytest.skip("wrk is not installed")
@@ -934,4 +923,4 @@ def test_new_connection_scenarios_open_a_connection_per_request(
     assert result.requests > 10 and result.socket_errors == 0
     versions = {version for version, _ in seen}
     assert versions == ({"1.0"} if name == "hello-http10" else {"1.1"})
-    assert made[0] >= len(seen)  # one connection per request (and wrk's unanswered last ones)
+    assert len({client for _, client in seen}) == len(seen)  # one connection per request

@@ -79,7 +79,14 @@ _PIPELINE_HIGH_WATER = 64
 _READ_SIZE = 1 << 18
 
 
-class HTTPConnection(asyncio.Protocol):
+class HTTPConnection:
+    """An asyncio protocol (it has every method of ``asyncio.Protocol``) for one connection.
+
+    Not a subclass of it: mypyc compiles a subclass of a Python class as a plain
+    Python class (attributes in a dict, looked up by name); this way it is a native
+    class (measured with benchmarks.callgrind: about 450 instructions less per request).
+    """
+
     __slots__ = (
         "_access_log",
         "_batch",
