@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
+from ._compiled import STATUS
 from .apploader import AppLoadError, import_from_string
 from .asgi.adapter import ASGIAdapter
 from .asgi.interfaces import as_asgi3
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("app", help="the application as module:attribute, e.g. main:app")
     add_options(p)
-    p.add_argument("--version", action="version", version=f"blazeasgi {__version__}")
+    p.add_argument("--version", action="version", version=f"blazeasgi {__version__}, {STATUS}")
     return p
 
 

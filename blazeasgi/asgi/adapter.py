@@ -20,14 +20,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Awaitable, Coroutine, Iterable
+from collections.abc import Awaitable, Coroutine
 from types import CoroutineType
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote
 
 from ..engine.errors import ClientDisconnected, ProtocolError
 from ..engine.exchange import Exchange
-from ..engine.http11 import HeadCache, ResponseHead, build_head
+from ..engine.http11 import HeadCache, HeaderFields, ResponseHead, build_head
 from ..proxy import ProxyHeaders, with_host
 from ..types import ASGIApp, Message
 from ..websocket.asgi import websocket_session
@@ -246,7 +246,7 @@ class HTTPCycle:
             status = message["status"]
             if type(status) is not int or not 100 <= status <= 599:
                 raise RuntimeError(f"Invalid HTTP status code {status!r} in response.")
-            headers: Iterable[tuple[bytes, bytes]] = message.get("headers", ())
+            headers: HeaderFields = message.get("headers", ())
             # HeadCache.get inlined for a hit (the app reusing a header list).
             entry = self._heads.entries.get(id(headers))
             # Held until the first body message so that start + body leave in one

@@ -9,7 +9,7 @@ piece is worth ~9% req/s on a hello-world response.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 
@@ -28,6 +28,10 @@ NO_BODY_STATUSES = frozenset({204, 304}) | frozenset(range(100, 200))
 # RFC 9110 §5.1 token and §5.5 field-value (no CR, LF or NUL; obs-text allowed).
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _FIELD_VALUE = re.compile(rb"[^\x00\r\n]*\Z")
+
+#: Response header fields as an app gives them: ASGI allows any two-item iterable,
+#: so [name, value] lists as well as tuples (a compiled build checks the shape).
+HeaderFields = Iterable[Sequence[bytes]]
 
 # Response headers the engine computes itself: an app's value for these is replaced
 # (content-length is checked, transfer-encoding ignored, connection merged).
@@ -69,7 +73,7 @@ class ResponseHead:
 _TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-def build_head(headers: Iterable[tuple[bytes, bytes]]) -> ResponseHead:
+def build_head(headers: HeaderFields) -> ResponseHead:
     """Validate an app's header list (ASGI shape) and split off framing headers.
 
     Validation works on the joined block, not per header: the block must hold
@@ -121,9 +125,9 @@ class HeadCache:
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: dict[int, tuple[list[tuple[bytes, bytes]], ResponseHead]] = {}
+        self.entries: dict[int, tuple[list[Sequence[bytes]], ResponseHead]] = {}
 
-    def get(self, headers: Iterable[tuple[bytes, bytes]]) -> ResponseHead:
+    def get(self, headers: HeaderFields) -> ResponseHead:
         entry = self.entries.get(id(headers))
         if entry is not None and entry[0] == headers:
             return entry[1]

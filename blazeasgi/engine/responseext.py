@@ -30,9 +30,10 @@ class ResponseExtensions:
     _no_body: bool
     _remaining: int | None
 
-    if TYPE_CHECKING:  # Exchange.write
-
-        async def write(self, data: bytes, more: bool = True) -> None: ...
+    # Exchange.write (a real method, not a stub under TYPE_CHECKING: mypyc compiles
+    # ResponseExtensions and Exchange as native classes).
+    async def write(self, data: bytes, more: bool = True) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
 
     async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
         """Send ``count`` bytes of ``file`` from ``offset`` as the rest of the body, and

@@ -7,8 +7,9 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from .._compiled import STATUS as COMPILED_STATUS
 from ..config import Config
 from ..errors import BlazeasgiError
 from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
@@ -146,17 +147,22 @@ class Server:
         if self.config.max_requests:
             dispatch = self._counted(dispatch, self.config.max_requests, loop)
         state = self.state = ServerState(self.config, dispatch, loop, tls)
+
+        def protocol() -> asyncio.Protocol:
+            # HTTPConnection has asyncio.Protocol's methods without subclassing it
+            # (the loops only call them): compiled by mypyc, a subclass of a Python
+            # class would be a plain Python class, with no direct attribute access.
+            return cast(asyncio.Protocol, HTTPConnection(state))
+
         try:
             for sock in sockets:
                 if tls is None:
-                    server = await loop.create_server(
-                        lambda: HTTPConnection(state), sock=sock, backlog=self.config.backlog
-                    )
+                    server = await loop.create_server(protocol, sock=sock, backlog=self.config.backlog)
                 else:
                     # A handshake must finish within the head timeout too (the
                     # loops' default is 60 s): TLS slowloris. See SHUTDOWN_TIMEOUT.
                     server = await loop.create_server(
-                        lambda: HTTPConnection(state),
+                        protocol,
                         sock=sock,
                         backlog=self.config.backlog,
                         ssl=tls.context,
@@ -168,6 +174,7 @@ class Server:
                 self._install_signal_handlers(loop)
             self._schedule_tick()
             logger.debug("Handler coroutines: %s", HANDLER_PATH)
+            logger.debug("Hot path: %s", COMPILED_STATUS)
             self.started.set()
             await self._stop.wait()
         finally:

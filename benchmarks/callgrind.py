@@ -1,0 +1,61 @@
+"""Instructions per request of the engine (benchmarks/micro.py) under callgrind.
+
+    python -m benchmarks.callgrind [native|asgi] [--close] [--small N] [--large N]
+
+Runs ``benchmarks.micro`` twice under ``valgrind --tool=callgrind`` (N small and N
+large requests) and prints (Collected(large) - Collected(small)) / (large - small):
+the start-up, import and warm-up costs cancel out. Instruction counts are stable on
+a shared, noisy host where wall-clock figures are not; compare pure and compiled
+builds with it (``BLAZEASGI_PURE=1`` forces the pure-Python modules).
+
+``--one N`` is the child mode: run micro once with N requests under uvloop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+
+def child(kind: str, n: int, close: bool) -> None:
+    import uvloop
+
+    from benchmarks import micro
+
+    if close:
+        uvloop.run(micro.run_close(kind, n))
+    else:
+        uvloop.run(micro.run(kind, n, False))
+
+
+def collected(kind: str, n: int, close: bool) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
+        argv += ["-m", "benchmarks.callgrind", kind, "--one", str(n)] + (["--close"] if close else [])
+        result = subprocess.run(argv, capture_output=True, text=True, check=True)
+        match = re.search(r"Collected : (\d+)", result.stderr)
+        if match is None:
+            raise SystemExit(f"no 'Collected' line from callgrind:\n{result.stderr}")
+        return int(match.group(1))
+
+
+def main(argv: list[str]) -> None:
+    kind = argv[0] if argv and not argv[0].startswith("-") else "native"
+    close = "--close" in argv
+    if "--one" in argv:
+        child(kind, int(argv[argv.index("--one") + 1]), close)
+        return
+    small = int(argv[argv.index("--small") + 1]) if "--small" in argv else 20_000
+    large = int(argv[argv.index("--large") + 1]) if "--large" in argv else 60_000
+    a = collected(kind, small, close)
+    b = collected(kind, large, close)
+    label = kind + (" --close" if close else "")
+    print(f"{label}: {(b - a) / (large - small):.0f} instructions/request ({a} @ {small}, {b} @ {large})")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

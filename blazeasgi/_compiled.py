@@ -1,0 +1,131 @@
+"""Which hot modules run compiled, and the switch that keeps them pure Python.
+
+The modules in ``MODULES`` are the ordinary typed source of the package. When a C
+compiler is there at install time, setup.py compiles them with mypyc into one
+shared library (``blazeasgi/_hot__mypyc.*.so``) plus a small extension per module,
+placed beside the ``.py`` files; Python's import system then prefers the extension.
+Nothing else differs: there is no second copy of any logic.
+
+This module (stdlib only: setup.py loads it by path, before anything is installed)
+decides at import of ``blazeasgi`` whether those extensions may be used, all or
+none (compiled modules call each other's classes directly, so a mix would crash):
+
+* ``BLAZEASGI_PURE=1`` in the environment: pure Python (at install time it also
+  skips the compilation);
+* no ``_compiled_sources.txt`` beside this file, or an extension missing for this
+  interpreter: not built (no compiler, or built for another Python);
+* a source whose SHA-256 differs from the one the build recorded: stale. An
+  editable install leaves the extensions in the source tree, where they would
+  otherwise shadow every later edit of the ``.py`` files until the next build.
+
+When the answer is pure, a meta-path finder loads those modules from their ``.py``
+files, so an unusable extension is never imported. ``STATUS`` says what was decided
+(``blazeasgi --version`` prints it; the server logs it at debug level).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+#: The hot path, compiled by mypyc when possible (chosen by callgrind instruction
+#: counts per request, benchmarks/callgrind.py; see CHANGELOG).
+MODULES = (
+    "blazeasgi.engine.connstate",
+    "blazeasgi.engine.endings",
+    "blazeasgi.engine.requestchecks",
+    "blazeasgi.engine.connection",
+    "blazeasgi.engine.conninfo",
+    "blazeasgi.engine.responseext",
+    "blazeasgi.engine.exchange",
+    "blazeasgi.engine.transports",
+    "blazeasgi.engine.http11",
+    "blazeasgi.engine.tasks",
+    "blazeasgi.engine.http2",
+    "blazeasgi.asgi.adapter",
+)
+#: mypyc's shared library for MODULES: blazeasgi/_hot__mypyc.<abi>.so
+GROUP = "blazeasgi._hot"
+#: Written by setup.py once every extension is built: "<module> <sha256 of its source>".
+MANIFEST = "_compiled_sources.txt"
+PURE_ENV = "BLAZEASGI_PURE"
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def source_path(module: str, root: str | None = None) -> str:
+    """The ``.py`` file of ``module`` (one of MODULES) under the package directory."""
+    parts = module.split(".")[1:]
+    return os.path.join(root or _PACKAGE_DIR, *parts) + ".py"
+
+
+def source_digest(path: str) -> str:
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()
+
+
+def pure_requested() -> bool:
+    return os.environ.get(PURE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unusable(package_dir: str) -> str | None:
+    """Why the compiled modules cannot be used here, or None when they can."""
+    if pure_requested():
+        return f"{PURE_ENV}=1"
+    try:
+        with open(os.path.join(package_dir, MANIFEST), encoding="ascii") as file:
+            recorded = dict(line.split() for line in file if line.strip())
+    except OSError:
+        return "not built"
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    group_lib = os.path.join(package_dir, GROUP.split(".")[-1] + "__mypyc" + suffix)
+    if not os.path.exists(group_lib):
+        return "not built for this Python"
+    for module in MODULES:
+        source = source_path(module, package_dir)
+        if not os.path.exists(source[: -len(".py")] + suffix):
+            return "not built for this Python"
+        if recorded.get(module) != source_digest(source):
+            return f"stale: {module} changed since it was compiled (reinstall to rebuild)"
+    return None
+
+
+class _PureFinder:
+    """Loads MODULES from their ``.py`` files, ahead of any extension beside them."""
+
+    def __init__(self, package_dir: str) -> None:
+        self.package_dir = package_dir
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name not in MODULES:
+            return None
+        return importlib.util.spec_from_file_location(name, source_path(name, self.package_dir))
+
+
+def _decide() -> tuple[bool, str]:
+    reason = _unusable(_PACKAGE_DIR)
+    if reason is None:
+        return True, "compiled (mypyc)"
+    if not any(isinstance(finder, _PureFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _PureFinder(_PACKAGE_DIR))
+    return False, f"pure Python ({reason})"
+
+
+#: Whether MODULES run compiled in this process, and a line saying why (or why not).
+COMPILED, STATUS = _decide()
+
+
+def loaded_compiled() -> dict[str, bool]:
+    """For each of MODULES already imported: whether it came from an extension."""
+    return {
+        name: not sys.modules[name].__file__.endswith(".py")  # type: ignore[union-attr]
+        for name in MODULES
+        if name in sys.modules
+    }
