@@ -1,6 +1,6 @@
 """Instructions per request of the engine (benchmarks/micro.py) under callgrind.
 
-    python -m benchmarks.callgrind [native|asgi] [--close] [--small N] [--large N]
+    python -m benchmarks.callgrind [native|asgi|starlette|fastapi] [--close | --each] [--small N] [--large N]
 
 Runs ``benchmarks.micro`` twice under ``valgrind --tool=callgrind`` (N small and N
 large requests) and prints (Collected(large) - Collected(small)) / (large - small):
@@ -20,22 +20,24 @@ import sys
 import tempfile
 
 
-def child(kind: str, n: int, close: bool) -> None:
+def child(kind: str, n: int, mode: str) -> None:
     import uvloop
 
     from benchmarks import micro
 
-    if close:
+    if mode == "--close":
         uvloop.run(micro.run_close(kind, n))
+    elif mode == "--each":
+        uvloop.run(micro.run_each(kind, n))
     else:
         uvloop.run(micro.run(kind, n, False))
 
 
-def collected(kind: str, n: int, close: bool) -> int:
+def collected(kind: str, n: int, mode: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
-        argv += ["-m", "benchmarks.callgrind", kind, "--one", str(n)] + (["--close"] if close else [])
+        argv += ["-m", "benchmarks.callgrind", kind, "--one", str(n)] + ([mode] if mode else [])
         result = subprocess.run(argv, capture_output=True, text=True, check=True)
         match = re.search(r"Collected : (\d+)", result.stderr)
         if match is None:
@@ -45,15 +47,17 @@ def collected(kind: str, n: int, close: bool) -> int:
 
 def main(argv: list[str]) -> None:
     kind = argv[0] if argv and not argv[0].startswith("-") else "native"
-    close = "--close" in argv
+    # --close: a new connection per request; --each: the loop run until each is
+    # answered (what a Task per request costs, BLAZEASGI_TASKS=task).
+    mode = next((m for m in ("--close", "--each") if m in argv), "")
     if "--one" in argv:
-        child(kind, int(argv[argv.index("--one") + 1]), close)
+        child(kind, int(argv[argv.index("--one") + 1]), mode)
         return
     small = int(argv[argv.index("--small") + 1]) if "--small" in argv else 20_000
     large = int(argv[argv.index("--large") + 1]) if "--large" in argv else 60_000
-    a = collected(kind, small, close)
-    b = collected(kind, large, close)
-    label = kind + (" --close" if close else "")
+    a = collected(kind, small, mode)
+    b = collected(kind, large, mode)
+    label = kind + (" " + mode if mode else "")
     print(f"{label}: {(b - a) / (large - small):.0f} instructions/request ({a} @ {small}, {b} @ {large})")
 
 
