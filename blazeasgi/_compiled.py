@@ -35,7 +35,7 @@ from types import ModuleType
 
 #: The hot path, compiled by mypyc when possible: chosen module by module with
 #: benchmarks.callgrind (instructions per request, native / ASGI hello world).
-#: Pure 46.3k / 63.9k; connection alone 38.2k / 54.9k; exchange alone 45.4k /
+#: Pure 46.4k / 63.7k; connection alone 38.2k / 54.9k; exchange alone 45.4k /
 #: 65.3k (ASGI slower: the pure adapter reaches a compiled Exchange through
 #: wrappers); both 32.2k / 51.7k; with the adapter 32.2k / 40.9k. Adding http11
 #: and tasks as well measured 32.5k / 41.2k: no gain, so they stay Python.
