@@ -37,7 +37,7 @@ def collected(kind: str, n: int, close: bool) -> int:
         argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
         argv += ["-m", "benchmarks.callgrind", kind, "--one", str(n)] + (["--close"] if close else [])
         # A fixed hash seed: str hashes (dict and set probing) vary from run to run
-        # otherwise (two runs of one build differed by 1.6% without it).
+        # otherwise (unseeded, two near-identical builds differed by 1.6%).
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         result = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
         match = re.search(r"Collected : (\d+)", result.stderr)
