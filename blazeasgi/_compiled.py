@@ -33,8 +33,12 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-#: The hot path, compiled by mypyc when possible (chosen by callgrind instruction
-#: counts per request, benchmarks/callgrind.py; see CHANGELOG).
+#: The hot path, compiled by mypyc when possible: chosen module by module with
+#: benchmarks.callgrind (instructions per request, native / ASGI hello world).
+#: Pure 46.4k / 63.7k; connection alone 38.2k / 54.9k; exchange alone 45.4k /
+#: 65.3k (ASGI slower: the pure adapter reaches a compiled Exchange through
+#: wrappers); both 32.2k / 51.7k; with the adapter 32.2k / 40.9k. Adding http11
+#: and tasks as well measured 32.5k / 41.2k: no gain, so they stay Python.
 MODULES = (
     "blazeasgi.engine.connstate",
     "blazeasgi.engine.endings",
@@ -44,8 +48,7 @@ MODULES = (
     "blazeasgi.engine.responseext",
     "blazeasgi.engine.exchange",
     "blazeasgi.engine.transports",
-    "blazeasgi.engine.http11",
-    "blazeasgi.engine.tasks",
+    # H2Exchange subclasses Exchange: a compiled class admits only compiled subclasses.
     "blazeasgi.engine.http2",
     "blazeasgi.asgi.adapter",
 )
@@ -96,25 +99,34 @@ def _unusable(package_dir: str) -> str | None:
 
 
 class _PureFinder:
-    """Loads MODULES from their ``.py`` files, ahead of any extension beside them."""
+    """Loads ``.py`` files ahead of extensions beside them: MODULES when running pure,
+    and always a module no longer in MODULES that an older build left compiled."""
 
-    def __init__(self, package_dir: str) -> None:
+    def __init__(self, package_dir: str, pure: bool) -> None:
         self.package_dir = package_dir
+        self.pure = pure
 
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if name not in MODULES:
+        if not name.startswith("blazeasgi.") or (name in MODULES and not self.pure):
             return None
-        return importlib.util.spec_from_file_location(name, source_path(name, self.package_dir))
+        source = source_path(name, self.package_dir)
+        if name not in MODULES and not os.path.exists(
+            source[: -len(".py")] + importlib.machinery.EXTENSION_SUFFIXES[0]
+        ):
+            return None  # nothing compiled beside it: the usual finders load the .py
+        if not os.path.exists(source):
+            return None
+        return importlib.util.spec_from_file_location(name, source)
 
 
 def _decide() -> tuple[bool, str]:
     reason = _unusable(_PACKAGE_DIR)
+    if not any(isinstance(finder, _PureFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _PureFinder(_PACKAGE_DIR, pure=reason is not None))
     if reason is None:
         return True, "compiled (mypyc)"
-    if not any(isinstance(finder, _PureFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _PureFinder(_PACKAGE_DIR))
     return False, f"pure Python ({reason})"
 
 

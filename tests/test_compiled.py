@@ -108,6 +108,19 @@ def test_pure_when_built_for_another_python(tmp_path: Path) -> None:
     assert loaded == dict.fromkeys(_compiled.MODULES, False)
 
 
+@needs_build
+def test_a_module_an_older_build_compiled_loads_from_its_source(tmp_path: Path) -> None:
+    """An in-place build leaves a module's extension after the module leaves MODULES
+    (here tasks.py, compiled once): the .py is what runs, not an import error."""
+    root = copy_package(tmp_path)
+    leftover = Path(_compiled.source_path("blazeasgi.engine.exchange", str(root / "blazeasgi")))
+    stale = root / "blazeasgi" / "engine" / ("tasks" + SUFFIX)
+    shutil.copy(str(leftover)[: -len(".py")] + SUFFIX, stale)  # a shim into the group library
+    status, loaded = report(root)
+    assert status == "compiled (mypyc)"
+    assert loaded == dict.fromkeys(_compiled.MODULES, True)
+
+
 def test_version_says_which(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "blazeasgi", "--version"],
