@@ -250,6 +250,11 @@ def test_answer_before_the_body_ends_resets_with_no_error(server: RunningServer)
 def test_receive_after_the_response_is_a_disconnect(server: RunningServer) -> None:
     client = client_for(server)
     assert bytes(client.get("/after-response").body) == b"done"
+    # The handler reads on after its last send; the client may see the body first.
+    deadline = time.monotonic() + 5
+    while "after" not in SEEN:
+        assert time.monotonic() < deadline, "receive() after the response never returned"
+        time.sleep(0.01)
     assert SEEN["after"] == {"type": "http.disconnect"}
 
 
