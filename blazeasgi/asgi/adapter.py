@@ -29,6 +29,7 @@ from ..engine.errors import ClientDisconnected, ProtocolError
 from ..engine.exchange import Exchange
 from ..engine.http11 import HeadCache, HeaderFields, ResponseHead, build_head
 from ..proxy import ProxyHeaders, with_host
+from ..settings import InterfaceSettings
 from ..types import ASGIApp, Message
 from ..websocket.asgi import websocket_session
 from .lifespan import Lifespan
@@ -87,22 +88,19 @@ def _te_trailers(headers: list[tuple[bytes, bytes]]) -> bool:
 class ASGIAdapter:
     """Serve an ASGI 3 application on the engine."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        root_path: str = "",
-        lifespan: str = "auto",
-        proxy_headers: bool = True,
-        forwarded_allow_ips: str | list[str] | None = None,
-        forwarded_host: bool = False,
-    ) -> None:
+    def __init__(self, app: ASGIApp, settings: InterfaceSettings | None = None) -> None:
+        """``settings``: root_path, lifespan mode and proxy-header rules; by default
+        InterfaceSettings() (no root_path, lifespan "auto", proxy headers trusted
+        from 127.0.0.1,::1 or $FORWARDED_ALLOW_IPS)."""
+        if settings is None:
+            settings = InterfaceSettings()
         self.app = app
-        self.root_path = root_path
-        self._raw_root = root_path.encode("ascii")
-        self.lifespan = Lifespan(app, lifespan)
+        self.root_path = settings.root_path
+        self._raw_root = settings.root_path.encode("ascii")
+        self.lifespan = Lifespan(app, settings.lifespan)
         self.state = self.lifespan.state
         self.heads = HeadCache()
-        self.proxy = ProxyHeaders(forwarded_allow_ips, forwarded_host) if proxy_headers else None
+        self.proxy: ProxyHeaders | None = settings.proxy
         self._extensions = _EXTENSIONS
         self._extensions_trailers = _EXTENSIONS_TRAILERS
         if not pathsend_safe():
