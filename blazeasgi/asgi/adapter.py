@@ -114,10 +114,6 @@ class ASGIAdapter:
         await self.lifespan.shutdown()
 
     def dispatch(self, ex: Exchange) -> Coroutine[Any, Any, None]:
-        if ex.upgrade is not None:  # WebSockets: see blazeasgi/websocket/asgi.py
-            session = websocket_session(self, ex)
-            if session is not None:
-                return session
         raw_path = ex.path
         try:
             path = raw_path.decode("ascii")
@@ -143,30 +139,33 @@ class ASGIAdapter:
                         headers = with_host(headers, seen.host)
             if _TE_FIELD in headers:
                 trailers = _te_trailers(headers)
-        cycle = HTTPCycle(ex, self.heads, trailers)
         extensions = (self._extensions_trailers if trailers else self._extensions).copy()
         if info.tls is not None:  # the same dict for every request of the connection
             extensions["tls"] = info.tls
-        coro = self.app(
-            {
-                "type": "http",
-                "asgi": ASGI_VERSION,
-                "http_version": ex.http_version,
-                "server": info.server,
-                "client": client,
-                "scheme": scheme,
-                "method": ex.method,
-                "root_path": self.root_path,
-                "path": path,
-                "raw_path": raw_path,
-                "query_string": ex.query_string,
-                "headers": headers,
-                "state": self.state.copy(),
-                "extensions": extensions,
-            },
-            cycle.receive,
-            cycle.send,
-        )
+        # The one place a scope is built: a WebSocket's shares every key but the
+        # method (blazeasgi/websocket/asgi.py makes it one from this).
+        scope = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": ex.http_version,
+            "server": info.server,
+            "client": client,
+            "scheme": scheme,
+            "method": ex.method,
+            "root_path": self.root_path,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": ex.query_string,
+            "headers": headers,
+            "state": self.state.copy(),
+            "extensions": extensions,
+        }
+        if ex.upgrade is not None:  # WebSockets: see blazeasgi/websocket/asgi.py
+            session = websocket_session(self, ex, scope)
+            if session is not None:
+                return session
+        cycle = HTTPCycle(ex, self.heads, trailers)
+        coro = self.app(scope, cycle.receive, cycle.send)
         if type(coro) is not CoroutineType:  # an awaitable that is not a coroutine
             coro = _await(coro)
         return coro
