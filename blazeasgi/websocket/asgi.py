@@ -25,7 +25,7 @@ from ..engine.http11 import ResponseHead, build_head
 from ..types import Message
 from .codec import check_close
 from .connection import WebSocketConnection
-from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
+from .handshake import Handshake, accept, backend, handshake_or_reject, refuse
 
 if TYPE_CHECKING:
     from ..asgi.adapter import ASGIAdapter
@@ -34,7 +34,6 @@ logger = logging.getLogger("blazeasgi.error")
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.5"}
 _CONNECT: Message = {"type": "websocket.connect"}
-_TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 
 # ASGIWebSocket._phase
 _CONNECTING, _OPEN, _RESPONSE, _DONE = 0, 1, 2, 3
@@ -84,14 +83,12 @@ class ASGIWebSocket:
 
     async def run(self, backend_name: str) -> None:
         ex = self.ex
-        try:
-            self._handshake = parse_handshake(ex, backend_name)
-        except HandshakeError as error:
-            reject(ex, error)
+        handshake = self._handshake = handshake_or_reject(ex, backend_name)
+        if handshake is None:
             return
         failed = False
         try:
-            await self.adapter.app(self._scope(self._handshake), self.receive, self.send)
+            await self.adapter.app(self._scope(handshake), self.receive, self.send)
         except ClientDisconnected:
             pass  # the client left: nothing to report
         except BaseException as exc:
@@ -101,14 +98,14 @@ class ASGIWebSocket:
             else:
                 logger.error("Exception in ASGI application (WebSocket)", exc_info=exc)
             if self._phase == _CONNECTING and not ex.response_started and not ex.disconnected:
-                ex.respond(500, _TEXT_PLAIN, b"Internal Server Error\n", True)
+                refuse(ex, 500)
                 self._phase = _DONE
             if isinstance(exc, asyncio.CancelledError):
                 raise
         else:
             if self._phase == _CONNECTING and not ex.disconnected:
                 logger.error("ASGI callable returned without completing the WebSocket handshake")
-                ex.respond(500, _TEXT_PLAIN, b"Internal Server Error\n", True)
+                refuse(ex, 500)
         finally:
             ws = self.ws
             if ws is not None:
@@ -188,7 +185,7 @@ class ASGIWebSocket:
                 self._phase = _DONE
                 if ex.disconnected:
                     raise ClientDisconnected("client disconnected")
-                ex.respond(403, _TEXT_PLAIN, b"Forbidden\n", close=True)
+                refuse(ex, 403)
             elif kind == "websocket.http.response.start":
                 status = message["status"]
                 if type(status) is not int or not 100 <= status <= 599:
@@ -227,8 +224,5 @@ class ASGIWebSocket:
             raise ClientDisconnected("client disconnected")
         handshake = self._handshake
         assert handshake is not None
-        block, codec = accept_head(ex, handshake, message.get("subprotocol"), message.get("headers") or ())
-        transport, leftover = ex.switch_protocols(block)
+        self.ws = accept(ex, handshake, message.get("subprotocol"), message.get("headers") or ())
         self._phase = _OPEN
-        ws = self.ws = WebSocketConnection(ex, codec, transport)
-        ws.start(leftover)
