@@ -248,7 +248,7 @@ class HTTPCycle:
             entry = self._heads.entries.get(id(headers))
             # Held until the first body message so that start + body leave in one
             # write; the engine sends it if the app returns without a body.
-            ex.held = entry[1] if entry is not None and entry[0] == headers else self._heads.get(headers)
+            ex.held = entry[2] if entry is not None and entry[0] == headers else self._heads.get(headers)
             ex.status = status
             if self._trailers and message.get("trailers", False):
                 self._trailers = _WAIT
