@@ -33,6 +33,7 @@ from blazeasgi.cli import to_served_app
 from blazeasgi.config import Config
 from blazeasgi.engine.connection import HTTPConnection
 from blazeasgi.engine.server import ServerState
+from blazeasgi.settings import InterfaceSettings
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 
@@ -79,7 +80,7 @@ def app_for(kind: str) -> Any:
 
 
 def load(kind: str) -> Any:
-    return to_served_app(app_for(kind), lifespan="off")
+    return to_served_app(app_for(kind), InterfaceSettings(lifespan="off"))
 
 
 async def run(kind: str, n: int, profile: bool) -> None:

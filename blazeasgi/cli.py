@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from .apploader import AppLoadError, import_from_string
 from .asgi.adapter import ASGIAdapter
 from .asgi.interfaces import as_asgi3
 from .config import Config
-from .engine.server import ServedApp, StartupFailed
+from .engine.server import ServedApp, StartupFailed, server_tls
 from .envconfig import parse_args
 from .errors import BlazeasgiError
 from .lifecycle import Announced, AnnouncingServer
@@ -31,11 +32,11 @@ from .logs import configure_logging
 from .native.app import App
 from .options import add_options, config_kwargs
 from .processflags import max_requests, wants_master
-from .proxy import TrustedHosts
+from .settings import InterfaceSettings
 from .sockets import describe
 from .sockets import open_sockets as listening_sockets
 from .supervisor import run_master
-from .tls import load_tls
+from .tls import ServerTLS
 from .workerlink import WorkerLink
 
 logger = logging.getLogger("blazeasgi.error")
@@ -66,51 +67,32 @@ subcommand:
 """
 
 
-def to_served_app(
-    obj: Any,
-    root_path: str = "",
-    lifespan: str = "auto",
-    interface: str = "auto",
-    proxy_headers: bool = True,
-    forwarded_allow_ips: str | None = None,
-    forwarded_host: bool = False,
-) -> ServedApp:
+def to_served_app(obj: Any, settings: InterfaceSettings | None = None, interface: str = "auto") -> ServedApp:
     """A native App as is; any other callable as an ASGI 3, ASGI 2 or WSGI app.
 
-    ``interface`` is uvicorn's ``--interface``: ``auto`` tells ASGI 3 from ASGI 2
-    the way uvicorn does; a WSGI app needs ``wsgi``. ``proxy_headers`` and
-    ``forwarded_allow_ips`` are uvicorn's ``--proxy-headers`` (on by default) and
-    ``--forwarded-allow-ips`` (default: ``$FORWARDED_ALLOW_IPS`` or 127.0.0.1,::1);
-    ``forwarded_host`` is ``--forwarded-host``. All apply to both interfaces.
+    ``settings`` (root_path, lifespan, proxy headers; interface_settings builds
+    them from the CLI's Config) apply to both interfaces; by default
+    InterfaceSettings(). ``interface`` is uvicorn's ``--interface``: ``auto``
+    tells ASGI 3 from ASGI 2 the way uvicorn does; a WSGI app needs ``wsgi``.
     """
-    if proxy_headers:
-        check_forwarded_allow_ips(forwarded_allow_ips)
+    if settings is None:
+        settings = InterfaceSettings()
     if isinstance(obj, App):
-        obj.configure(
-            root_path=root_path,
-            lifespan=lifespan,
-            proxy_headers=proxy_headers,
-            forwarded_allow_ips=forwarded_allow_ips,
-            forwarded_host=forwarded_host,
-        )
+        obj.configure(settings)
         return obj
     if not callable(obj):
         raise AppLoadError(f"{obj!r} is neither a blazeasgi App nor an ASGI callable.")
     app, _ = as_asgi3(obj, interface)
-    return ASGIAdapter(
-        app,
-        root_path=root_path,
-        lifespan=lifespan,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips=forwarded_allow_ips,
-        forwarded_host=forwarded_host,
-    )
+    return ASGIAdapter(app, settings)
 
 
-def check_forwarded_allow_ips(value: str | None) -> None:
-    """AppLoadError naming a bad entry in the list of trusted proxies."""
+def interface_settings(config: Config) -> InterfaceSettings:
+    """The interfaces' settings from ``config``: uvicorn's ``--root-path``,
+    ``--lifespan``, ``--proxy-headers`` (on by default), ``--forwarded-allow-ips``
+    (default: ``$FORWARDED_ALLOW_IPS`` or 127.0.0.1,::1) and ``--forwarded-host``.
+    AppLoadError naming a bad entry in the list of trusted proxies."""
     try:
-        TrustedHosts(value)
+        return InterfaceSettings.from_config(config)
     except ValueError as exc:  # the list may come from the flag or the environment
         raise AppLoadError(f"--forwarded-allow-ips / $FORWARDED_ALLOW_IPS: {exc}") from None
 
@@ -172,23 +154,16 @@ def _main(argv: list[str], link: WorkerLink | None) -> int:
     config = config_from_args(args)  # once: it draws this process's max-requests jitter
     if link is None and wants_master(args):
         return run_master(args, argv, open_sockets, lambda sock: _describe(sock, config))
-    # A bad certificate, key or password: one line now, before the app loads.
-    load_tls(config)
+    # A bad certificate, key or password: one line now, before the app loads; the
+    # server serves with this context (loaded once).
+    tls = server_tls(config)
     sys.path.insert(0, os.path.abspath(args.app_dir))
-    if args.proxy_headers:  # before the import, which may build an App that reads it
-        check_forwarded_allow_ips(args.forwarded_allow_ips)
-    served = to_served_app(
-        import_from_string(args.app, args.factory),
-        args.root_path,
-        args.lifespan,
-        args.interface,
-        proxy_headers=args.proxy_headers,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        forwarded_host=args.forwarded_host,
-    )
+    # Before the import, which may build an App that reads $FORWARDED_ALLOW_IPS.
+    settings = interface_settings(config)
+    served = to_served_app(import_from_string(args.app, args.factory), settings, args.interface)
     factory = loop_factory(args.loop)
     sockets = open_sockets(args) if link is None else link.sockets()
-    return serve(served, config, sockets, factory, link)
+    return serve(served, config, sockets, factory, link, tls)
 
 
 def _fail(message: str, link: WorkerLink | None = None) -> int:
@@ -206,12 +181,16 @@ def serve(
     sockets: list[socket.socket],
     factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
     link: WorkerLink | None = None,
+    tls: ServerTLS | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM, logging uvicorn's lines (blazeasgi.lifecycle).
     ``link``: this is a worker; its master logs where it serves and when it
-    stops, and replaces it at --limit-max-requests."""
+    stops, and replaces it at --limit-max-requests. ``tls``: the context
+    server_tls(config) loaded (else the server loads it)."""
     announced = Announced(app, process=link is None)
-    server = AnnouncingServer(announced, config, on_max_requests=link.retire if link is not None else None)
+    server = AnnouncingServer(
+        announced, config, on_max_requests=link.retire if link is not None else None, tls=tls
+    )
 
     async def run() -> None:
         task = asyncio.ensure_future(server.serve(sockets))
@@ -252,9 +231,12 @@ def run(
     port: int = 8000,
     config: Config | None = None,
     loop: str = "auto",
-    lifespan: str = "auto",
+    lifespan: str | None = None,
 ) -> int:
-    """Programmatic equivalent of the CLI, like ``uvicorn.run``."""
+    """Programmatic equivalent of the CLI, like ``uvicorn.run``. ``lifespan``:
+    instead of config.lifespan."""
     config = config or Config()
-    served = to_served_app(app, config.root_path, lifespan)
+    if lifespan is not None:
+        config = dataclasses.replace(config, lifespan=lifespan)
+    served = to_served_app(app, interface_settings(config))
     return serve(served, config, listening_sockets(host, port, backlog=config.backlog), loop_factory(loop))

@@ -94,5 +94,19 @@ class Config:
     access_log: bool = True
     #: %-format of the access line, with the named fields of blazeasgi.logs.ACCESS_FIELDS.
     access_log_format: str = DEFAULT_ACCESS_LOG_FORMAT
+
+    # -- the interfaces (blazeasgi.settings.InterfaceSettings, built from these once) --
     #: ASGI root_path, prepended to scope["root_path"].
     root_path: str = ""
+    #: ASGI lifespan: "auto" runs it and carries on if the app does not support it
+    #: (uvicorn's default); "on" fails startup then; "off" never sends it.
+    lifespan: str = "auto"
+    #: Trust proxy headers (Forwarded, X-Forwarded-For/-Proto) from the peers in
+    #: forwarded_allow_ips, on both interfaces: on, as in uvicorn.
+    proxy_headers: bool = True
+    #: The trusted proxies; None reads $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1,
+    #: uvicorn's default (a local reverse proxy).
+    forwarded_allow_ips: str | None = None
+    #: Also take the Host from a trusted proxy: off, since it is only safe when the
+    #: proxy sets or strips X-Forwarded-Host (uvicorn never does it).
+    forwarded_host: bool = False

@@ -171,7 +171,7 @@ OPTIONS: tuple[Option, ...] = (
         default="auto",
         shown="auto",
     ),
-    Option("--lifespan", "ASGI lifespan", choices=("auto", "on", "off"), default="auto", shown="auto"),
+    Option("--lifespan", "ASGI lifespan", "lifespan", choices=("auto", "on", "off"), shown="auto"),
     Option(
         "--interface",
         "application interface: ASGI 3, ASGI 2 or WSGI (auto: as uvicorn detects it)",
@@ -260,8 +260,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--proxy-headers",
         "trust Forwarded and X-Forwarded-For/-Proto from --forwarded-allow-ips",
+        "proxy_headers",
         kind="switch",
-        default=True,
         shown="on",
         off_help="ignore proxy headers",
     ),
@@ -269,6 +269,7 @@ OPTIONS: tuple[Option, ...] = (
         "--forwarded-allow-ips",
         "proxies to trust, comma-separated: addresses, networks (10.0.0.0/8), names, "
         "'unix:' (Unix socket peers) or '*'; else $FORWARDED_ALLOW_IPS",
+        "forwarded_allow_ips",
         shown="127.0.0.1,::1",
         env="FORWARDED_ALLOW_IPS",
     ),
@@ -276,6 +277,7 @@ OPTIONS: tuple[Option, ...] = (
         "--forwarded-host",
         "also take the Host from a trusted proxy's X-Forwarded-Host/-Port or Forwarded host= "
         "(only safe if the proxy sets or strips them)",
+        "forwarded_host",
         kind="flag",
         shown="off",
     ),

@@ -26,6 +26,7 @@ from blazeasgi.config import Config
 from blazeasgi.engine.connection import HTTPConnection
 from blazeasgi.engine.server import Server, ServerState, bind_socket
 from blazeasgi.engine.tasks import RunnerPool, Suspended
+from blazeasgi.settings import InterfaceSettings
 
 from .helpers.cli import ROOT, Blaze
 from .helpers.tls import certs  # noqa: F401  (a fixture: the TLS and HTTP/2 tests)
@@ -102,7 +103,7 @@ def serve(loop_kind: str) -> Iterator[Callable[..., RunningServer]]:
     def start(app: Any, lifespan: str = "auto", **config: Any) -> RunningServer:
         config.setdefault("access_log", False)
         cfg = Config(**config)
-        served = to_served_app(app, cfg.root_path, lifespan)
+        served = to_served_app(app, InterfaceSettings(cfg.root_path, lifespan))
         sock = bind_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
         server = Server(served, cfg)
@@ -205,7 +206,7 @@ class MockConnection:
         """``state``: another MockConnection's, to be one more connection of its server."""
         config.setdefault("access_log", False)
         self.config = Config(**config) if state is None else state.config
-        self.app = to_served_app(app, self.config.root_path, "off")
+        self.app = to_served_app(app, InterfaceSettings(self.config.root_path, "off"))
         if state is None:
             state = ServerState(self.config, self.app.dispatch, asyncio.get_running_loop())
         self.state = state

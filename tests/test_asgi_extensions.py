@@ -461,9 +461,13 @@ def test_no_file_descriptor_leak_from_pathsend(serve, data_file: Path) -> None:
 
 def test_proxy_header_settings_reach_the_adapter() -> None:
     from blazeasgi.cli import to_served_app
+    from blazeasgi.config import Config
+    from blazeasgi.settings import InterfaceSettings
 
     async def app(scope: Scope, receive: Any, send: Any) -> None:  # pragma: no cover - never called
         pass
 
-    assert to_served_app(app, proxy_headers=False).proxy is None  # type: ignore[attr-defined]
-    assert to_served_app(app, forwarded_allow_ips="*").proxy.trusted.always  # type: ignore[attr-defined]
+    ignoring = InterfaceSettings.from_config(Config(proxy_headers=False))
+    trusting_all = InterfaceSettings.from_config(Config(forwarded_allow_ips="*"))
+    assert to_served_app(app, ignoring).proxy is None  # type: ignore[attr-defined]
+    assert to_served_app(app, trusting_all).proxy.trusted.always  # type: ignore[attr-defined]

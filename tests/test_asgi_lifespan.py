@@ -13,6 +13,7 @@ from blazeasgi import App
 from blazeasgi.cli import to_served_app
 from blazeasgi.config import Config
 from blazeasgi.engine.server import Server, StartupFailed, bind_socket
+from blazeasgi.settings import InterfaceSettings
 
 Scope = dict[str, Any]
 
@@ -71,7 +72,7 @@ async def serve_once(app: Any, lifespan: str, requests: int = 1) -> list[bytes]:
     """Start a server on this loop, make requests, stop it; the responses."""
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = Server(to_served_app(app, "", lifespan), Config(access_log=False))
+    server = Server(to_served_app(app, InterfaceSettings(lifespan=lifespan)), Config(access_log=False))
     task = asyncio.ensure_future(server.serve([sock], install_signal_handlers=False))
     try:
         started = asyncio.ensure_future(server.started.wait())
@@ -160,7 +161,7 @@ def test_off_mode_never_sends_lifespan(run) -> None:
 
 def test_invalid_lifespan_mode() -> None:
     with pytest.raises(ValueError, match="lifespan"):
-        to_served_app(LifespanApp(), "", "sometimes")
+        to_served_app(LifespanApp(), InterfaceSettings(lifespan="sometimes"))
 
 
 def test_state_from_lifespan_visible_in_requests(serve) -> None:

@@ -10,6 +10,7 @@ import pytest
 from blazeasgi.asgi.adapter import ASGIAdapter
 from blazeasgi.lifecycle import Announced, HeldLines, runs_lifespan
 from blazeasgi.native.app import App
+from blazeasgi.settings import InterfaceSettings
 
 
 async def _asgi(scope: object, receive: object, send: object) -> None:
@@ -86,4 +87,4 @@ def test_runs_lifespan() -> None:
     assert not runs_lifespan(App())
     assert runs_lifespan(App(on_shutdown=[lambda: None]))
     assert runs_lifespan(ASGIAdapter(_asgi))
-    assert not runs_lifespan(ASGIAdapter(_asgi, lifespan="off"))
+    assert not runs_lifespan(ASGIAdapter(_asgi, InterfaceSettings(lifespan="off")))

@@ -24,6 +24,7 @@ from blazeasgi.config import Config
 from blazeasgi.engine.connection import HTTPConnection
 from blazeasgi.engine.server import ServerState
 from blazeasgi.proxy import ProxyHeaders, TrustedHosts, parse_forwarded
+from blazeasgi.settings import InterfaceSettings
 
 from .apps import proxy_apps
 from .conftest import MockTransport
@@ -59,7 +60,7 @@ def interface(request: pytest.FixtureRequest) -> str:
 
 async def exchange(app: Any, data: bytes, peer: tuple[str, int] | str = PEER, **settings: Any) -> bytes:
     """What ``app``, served with ``settings``, writes back for ``data`` sent from ``peer``."""
-    served = to_served_app(app, lifespan="off", **settings)
+    served = to_served_app(app, InterfaceSettings.from_config(Config(lifespan="off", **settings)))
     state = ServerState(Config(access_log=False), served.dispatch, asyncio.get_running_loop())
     transport = PeerTransport(peer)
     conn = HTTPConnection(state)

@@ -21,6 +21,7 @@ from blazeasgi.cli import to_served_app
 from blazeasgi.config import Config
 from blazeasgi.engine.connection import HTTPConnection
 from blazeasgi.engine.server import ServerState
+from blazeasgi.settings import InterfaceSettings
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 
@@ -87,7 +88,7 @@ def connection(loop: asyncio.AbstractEventLoop) -> Callable[[Any], tuple[HTTPCon
     """connection(app) -> (an HTTPConnection serving app, its transport), warmed up."""
 
     def make(app: Any) -> tuple[HTTPConnection, NullTransport]:
-        served = to_served_app(app, lifespan="off")
+        served = to_served_app(app, InterfaceSettings(lifespan="off"))
         loop.run_until_complete(served.startup())
         state = ServerState(Config(access_log=False), served.dispatch, loop)
         conn = HTTPConnection(state)

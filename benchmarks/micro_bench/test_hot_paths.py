@@ -16,6 +16,7 @@ from blazeasgi.asgi.adapter import ASGIAdapter
 from blazeasgi.engine import http11
 from blazeasgi.engine.exchange import Exchange
 from blazeasgi.native.routing import Router
+from blazeasgi.settings import InterfaceSettings
 
 from .conftest import REQUEST
 
@@ -182,7 +183,7 @@ def test_asgi_scope_construction(
 
     connection(app)
     ex = captured[-1]
-    adapter = ASGIAdapter(_noop_app, lifespan="off")
+    adapter = ASGIAdapter(_noop_app, InterfaceSettings(lifespan="off"))
 
     def build() -> None:
         coro = adapter.dispatch(ex)

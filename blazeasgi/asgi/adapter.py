@@ -29,6 +29,7 @@ from ..engine.errors import ClientDisconnected, ProtocolError
 from ..engine.exchange import Exchange
 from ..engine.http11 import HeadCache, HeaderFields, ResponseHead, build_head
 from ..proxy import ProxyHeaders, with_host
+from ..settings import InterfaceSettings
 from ..types import ASGIApp, Message
 from ..websocket.asgi import websocket_session
 from .lifespan import Lifespan
@@ -87,22 +88,19 @@ def _te_trailers(headers: list[tuple[bytes, bytes]]) -> bool:
 class ASGIAdapter:
     """Serve an ASGI 3 application on the engine."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        root_path: str = "",
-        lifespan: str = "auto",
-        proxy_headers: bool = True,
-        forwarded_allow_ips: str | list[str] | None = None,
-        forwarded_host: bool = False,
-    ) -> None:
+    def __init__(self, app: ASGIApp, settings: InterfaceSettings | None = None) -> None:
+        """``settings``: root_path, lifespan mode and proxy-header rules; by default
+        InterfaceSettings() (no root_path, lifespan "auto", proxy headers trusted
+        from 127.0.0.1,::1 or $FORWARDED_ALLOW_IPS)."""
+        if settings is None:
+            settings = InterfaceSettings()
         self.app = app
-        self.root_path = root_path
-        self._raw_root = root_path.encode("ascii")
-        self.lifespan = Lifespan(app, lifespan)
+        self.root_path = settings.root_path
+        self._raw_root = settings.root_path.encode("ascii")
+        self.lifespan = Lifespan(app, settings.lifespan)
         self.state = self.lifespan.state
         self.heads = HeadCache()
-        self.proxy = ProxyHeaders(forwarded_allow_ips, forwarded_host) if proxy_headers else None
+        self.proxy: ProxyHeaders | None = settings.proxy
         self._extensions = _EXTENSIONS
         self._extensions_trailers = _EXTENSIONS_TRAILERS
         if not pathsend_safe():
@@ -116,10 +114,6 @@ class ASGIAdapter:
         await self.lifespan.shutdown()
 
     def dispatch(self, ex: Exchange) -> Coroutine[Any, Any, None]:
-        if ex.upgrade is not None:  # WebSockets: see blazeasgi/websocket/asgi.py
-            session = websocket_session(self, ex)
-            if session is not None:
-                return session
         raw_path = ex.path
         try:
             path = raw_path.decode("ascii")
@@ -145,30 +139,33 @@ class ASGIAdapter:
                         headers = with_host(headers, seen.host)
             if _TE_FIELD in headers:
                 trailers = _te_trailers(headers)
-        cycle = HTTPCycle(ex, self.heads, trailers)
         extensions = (self._extensions_trailers if trailers else self._extensions).copy()
         if info.tls is not None:  # the same dict for every request of the connection
             extensions["tls"] = info.tls
-        coro = self.app(
-            {
-                "type": "http",
-                "asgi": ASGI_VERSION,
-                "http_version": ex.http_version,
-                "server": info.server,
-                "client": client,
-                "scheme": scheme,
-                "method": ex.method,
-                "root_path": self.root_path,
-                "path": path,
-                "raw_path": raw_path,
-                "query_string": ex.query_string,
-                "headers": headers,
-                "state": self.state.copy(),
-                "extensions": extensions,
-            },
-            cycle.receive,
-            cycle.send,
-        )
+        # The one place a scope is built: a WebSocket's shares every key but the
+        # method (blazeasgi/websocket/asgi.py makes it one from this).
+        scope = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": ex.http_version,
+            "server": info.server,
+            "client": client,
+            "scheme": scheme,
+            "method": ex.method,
+            "root_path": self.root_path,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": ex.query_string,
+            "headers": headers,
+            "state": self.state.copy(),
+            "extensions": extensions,
+        }
+        if ex.upgrade is not None:  # WebSockets: see blazeasgi/websocket/asgi.py
+            session = websocket_session(self, ex, scope)
+            if session is not None:
+                return session
+        cycle = HTTPCycle(ex, self.heads, trailers)
+        coro = self.app(scope, cycle.receive, cycle.send)
         if type(coro) is not CoroutineType:  # an awaitable that is not a coroutine
             coro = _await(coro)
         return coro
@@ -251,7 +248,7 @@ class HTTPCycle:
             entry = self._heads.entries.get(id(headers))
             # Held until the first body message so that start + body leave in one
             # write; the engine sends it if the app returns without a body.
-            ex.held = entry[1] if entry is not None and entry[0] == headers else self._heads.get(headers)
+            ex.held = entry[2] if entry is not None and entry[0] == headers else self._heads.get(headers)
             ex.status = status
             if self._trailers and message.get("trailers", False):
                 self._trailers = _WAIT

@@ -33,7 +33,7 @@ from .framing import (
 )
 from .http11 import error_response
 from .requestchecks import NOTED_FIELDS, RequestChecks
-from .transports import pace
+from .transports import pace, release_drained, wait_drained
 
 #: Methods named without decoding. CONNECT is left out: its target needs a check
 #: (authority-form only) that rare_method makes off the common path.
@@ -127,10 +127,7 @@ class HTTPConnection(RequestChecks):
         for ex in (self._current, self._reading):
             if ex is not None:
                 ex._lost()
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
+        release_drained(self._drain_waiters)
 
     def data_received(self, data: bytes) -> None:
         if self._read_closed:
@@ -248,11 +245,7 @@ class HTTPConnection(RequestChecks):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        waiters = self._drain_waiters
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        waiters.clear()
+        release_drained(self._drain_waiters)
 
     # -- httptools callbacks (hot path) ----------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -466,9 +459,7 @@ class HTTPConnection(RequestChecks):
             raise ClientDisconnected("client disconnected")
         if not self.write_paused:
             return
-        waiter = self.loop.create_future()
-        self._drain_waiters.append(waiter)
-        await waiter
+        await wait_drained(self.loop, self._drain_waiters)
         if self.closed:
             raise ClientDisconnected("client disconnected")
 

@@ -43,7 +43,7 @@ from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .http11 import NO_BODY_STATUSES, ResponseHead
 from .requestchecks import NOTED_FIELDS
-from .transports import unread_bytes
+from .transports import release_drained, unread_bytes, wait_drained
 
 if TYPE_CHECKING:
     from .server import ServerState
@@ -697,22 +697,14 @@ class HTTP2Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         self._set_reading()
-        self._wake_drainers()
-
-    def _wake_drainers(self) -> None:
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
+        release_drained(self._drain_waiters)
 
     async def drain(self) -> None:
         if self.closed:
             raise ClientDisconnected("client disconnected")
         if not self.write_paused:
             return
-        waiter = self.loop.create_future()
-        self._drain_waiters.append(waiter)
-        await waiter
+        await wait_drained(self.loop, self._drain_waiters)
         if self.closed:
             raise ClientDisconnected("client disconnected")
 
@@ -731,7 +723,7 @@ class HTTP2Connection(asyncio.Protocol):
             ex._lost()
             if not ex.dispatched:  # read in the same data as a connection error
                 self.streams.pop(ex.stream_id)
-        self._wake_drainers()
+        release_drained(self._drain_waiters)
         if not self.streams:
             # Else handlers still run: the server counts this connection (the
             # graceful shutdown waits) until the last one ends (stream_done).

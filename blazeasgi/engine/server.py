@@ -116,6 +116,12 @@ class ServerState:
         self.default_headers = default_headers(self.config.date_header, self.config.server_header)
 
 
+def server_tls(config: Config) -> ServerTLS | None:
+    """The TLS setup a Server serves ``config`` with (None: plain HTTP); ALPN offers
+    h2 when the engine serves HTTP/2. Raises TLSConfigError (blazeasgi.tls)."""
+    return load_tls(config, http2=config.http2 and http2.AVAILABLE)
+
+
 class Server:
     """Serve ``app`` on already-bound sockets until told to stop."""
 
@@ -124,9 +130,13 @@ class Server:
         app: ServedApp,
         config: Config | None = None,
         on_max_requests: Callable[[], None] | None = None,
+        tls: ServerTLS | None = None,
     ) -> None:
+        """``tls``: server_tls(config), when the caller loaded it already (the CLI
+        does, to fail before the app is imported); else serve() loads it."""
         self.app = app
         self.config = config or Config()
+        self._tls = tls
         #: Called once config.max_requests requests have started: by default this
         #: server drains and stops; a worker asks its master for a replacement.
         self.on_max_requests = on_max_requests or self.request_stop
@@ -141,7 +151,7 @@ class Server:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         # Before startup: a bad certificate fails fast.
-        tls = load_tls(self.config, http2=self.config.http2 and http2.AVAILABLE)
+        tls = self._tls if self._tls is not None else server_tls(self.config)
         await self.app.startup()
         dispatch: Dispatch = self.app.dispatch
         if self.config.max_requests:

@@ -1,7 +1,7 @@
 """What the engine asks of a transport beyond ``asyncio.Transport``: pacing after
-``writelines`` (a CPython bug), and the bytes a socket holds that the loop has not
-read yet (the sweep and the shutdown). Cold: never called per request on the
-common path.
+``writelines`` (a CPython bug), writers waiting for its buffer to drain (both HTTP
+protocols and WebSockets), and the bytes a socket holds that the loop has not read
+yet (the sweep and the shutdown). Cold: never called per request on the common path.
 """
 
 from __future__ import annotations
@@ -28,6 +28,22 @@ def pace(transport: asyncio.Transport) -> None:
     maybe_pause = getattr(transport, "_maybe_pause_protocol", None)
     if maybe_pause is not None:
         maybe_pause()
+
+
+async def wait_drained(loop: asyncio.AbstractEventLoop, waiters: list[asyncio.Future[None]]) -> None:
+    """Wait, as one of ``waiters``, until release_drained wakes them: the protocol's
+    ``resume_writing``, or its ``connection_lost`` (the caller checks which)."""
+    waiter = loop.create_future()
+    waiters.append(waiter)
+    await waiter
+
+
+def release_drained(waiters: list[asyncio.Future[None]]) -> None:
+    """Wake every writer waiting in wait_drained, and forget them."""
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+    waiters.clear()
 
 
 def unread_bytes(transport: asyncio.Transport | None) -> int:

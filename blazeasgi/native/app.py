@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from ..asgi.adapter import ASGIAdapter
 from ..engine.errors import ProtocolError
 from ..engine.exchange import Exchange
-from ..proxy import ProxyHeaders
+from ..settings import InterfaceSettings
 from ..types import ASGIApp
 from .request import Request
 from .responses import JSONResponse, PlainTextResponse, Response
@@ -58,39 +58,26 @@ class App:
         self.router = Router()
         self._static = self.router.static
         self.fallback = fallback
-        self._adapter: ASGIAdapter | None = ASGIAdapter(fallback) if fallback is not None else None
-        # Proxy headers on by default, trusted as in ASGIAdapter; configure() changes them.
-        self._request_class = Request.behind(ProxyHeaders())
+        self._adapter: ASGIAdapter | None = None
+        self._request_class = Request
+        self._websockets: WebSocketRoutes | None = None
+        # Until the server calls configure(): the defaults (proxy headers on, trusted
+        # from 127.0.0.1,::1 or $FORWARDED_ALLOW_IPS).
+        self.configure(InterfaceSettings())
         self.lifespan = lifespan
         self.on_startup = list(on_startup or [])
         self.on_shutdown = list(on_shutdown or [])
         self.state: dict[str, Any] = {}
         self._lifespan_cm: contextlib.AbstractAsyncContextManager[Any] | None = None
-        self._websockets: WebSocketRoutes | None = None
 
-    def configure(
-        self,
-        root_path: str = "",
-        lifespan: str = "auto",
-        proxy_headers: bool = True,
-        forwarded_allow_ips: str | list[str] | None = None,
-        forwarded_host: bool = False,
-    ) -> None:
+    def configure(self, settings: InterfaceSettings) -> None:
         """Called by the server with the CLI's settings: the ASGI ones for the
-        fallback, the proxy-header ones (blazeasgi/proxy.py) for both interfaces."""
-        proxy = ProxyHeaders(forwarded_allow_ips, forwarded_host) if proxy_headers else None
-        self._request_class = Request.behind(proxy)
+        fallback, the proxy-header rules (blazeasgi/proxy.py) for both interfaces."""
+        self._request_class = Request.behind(settings.proxy)
         if self._websockets is not None:
-            self._websockets.proxy = proxy
+            self._websockets.proxy = settings.proxy
         if self.fallback is not None:
-            self._adapter = ASGIAdapter(
-                self.fallback,
-                root_path=root_path,
-                lifespan=lifespan,
-                proxy_headers=proxy_headers,
-                forwarded_allow_ips=forwarded_allow_ips,
-                forwarded_host=forwarded_host,
-            )
+            self._adapter = ASGIAdapter(self.fallback, settings)
 
     # -- registration ------------------------------------------------------------------
     def route(self, path: str, methods: list[str] | None = None) -> Callable[[Handler], Handler]:

@@ -18,16 +18,14 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from ..engine.errors import ClientDisconnected
 from ..engine.exchange import Exchange
 from ..engine.http11 import ResponseHead, build_head
-from ..proxy import with_host
 from ..types import Message
 from .codec import check_close
 from .connection import WebSocketConnection
-from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
+from .handshake import Handshake, accept, backend, handshake_or_reject, refuse
 
 if TYPE_CHECKING:
     from ..asgi.adapter import ASGIAdapter
@@ -36,32 +34,46 @@ logger = logging.getLogger("blazeasgi.error")
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.5"}
 _CONNECT: Message = {"type": "websocket.connect"}
-_TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 
 # ASGIWebSocket._phase
 _CONNECTING, _OPEN, _RESPONSE, _DONE = 0, 1, 2, 3
 
 
-def websocket_session(adapter: ASGIAdapter, ex: Exchange) -> Coroutine[Any, Any, None] | None:
+def websocket_session(
+    adapter: ASGIAdapter, ex: Exchange, scope: dict[str, Any]
+) -> Coroutine[Any, Any, None] | None:
     """The handler for an ``Upgrade: websocket`` request; None for other upgrades and
     when WebSockets are off (``--ws none``, or no library installed): the request is
-    then served as plain HTTP (and the engine closes the connection after it)."""
+    then served as plain HTTP (and the engine closes the connection after it).
+    ``scope``: the HTTP scope ``ASGIAdapter.dispatch`` built for the request, which
+    the session's scope is made from (the keys both share are built there only)."""
     if ex.upgrade != b"websocket":
         return None
     name = backend(ex.info.config.ws)
     if name is None:
         return None
-    return ASGIWebSocket(adapter, ex).run(name)
+    return ASGIWebSocket(adapter, ex, scope).run(name)
 
 
 class ASGIWebSocket:
     """One WebSocket's ``receive`` and ``send``, from handshake to close."""
 
-    __slots__ = ("_app_closed", "_connect_sent", "_handshake", "_phase", "_response", "adapter", "ex", "ws")
+    __slots__ = (
+        "_app_closed",
+        "_connect_sent",
+        "_handshake",
+        "_http_scope",
+        "_phase",
+        "_response",
+        "adapter",
+        "ex",
+        "ws",
+    )
 
-    def __init__(self, adapter: ASGIAdapter, ex: Exchange) -> None:
+    def __init__(self, adapter: ASGIAdapter, ex: Exchange, scope: dict[str, Any]) -> None:
         self.adapter = adapter
         self.ex = ex
+        self._http_scope = scope
         self.ws: WebSocketConnection | None = None
         self._phase = _CONNECTING
         self._connect_sent = False
@@ -71,14 +83,12 @@ class ASGIWebSocket:
 
     async def run(self, backend_name: str) -> None:
         ex = self.ex
-        try:
-            self._handshake = parse_handshake(ex, backend_name)
-        except HandshakeError as error:
-            reject(ex, error)
+        handshake = self._handshake = handshake_or_reject(ex, backend_name)
+        if handshake is None:
             return
         failed = False
         try:
-            await self.adapter.app(self._scope(self._handshake), self.receive, self.send)
+            await self.adapter.app(self._scope(handshake), self.receive, self.send)
         except ClientDisconnected:
             pass  # the client left: nothing to report
         except BaseException as exc:
@@ -88,58 +98,34 @@ class ASGIWebSocket:
             else:
                 logger.error("Exception in ASGI application (WebSocket)", exc_info=exc)
             if self._phase == _CONNECTING and not ex.response_started and not ex.disconnected:
-                ex.respond(500, _TEXT_PLAIN, b"Internal Server Error\n", True)
+                refuse(ex, 500)
                 self._phase = _DONE
             if isinstance(exc, asyncio.CancelledError):
                 raise
         else:
             if self._phase == _CONNECTING and not ex.disconnected:
                 logger.error("ASGI callable returned without completing the WebSocket handshake")
-                ex.respond(500, _TEXT_PLAIN, b"Internal Server Error\n", True)
+                refuse(ex, 500)
         finally:
             ws = self.ws
             if ws is not None:
                 ws.session_ended(failed)
 
     def _scope(self, handshake: Handshake) -> dict[str, Any]:
-        ex = self.ex
-        adapter = self.adapter
-        info = ex.info
-        raw_path = ex.path
-        path = raw_path.decode("ascii")
-        if "%" in path:
-            path = unquote(path)
-        root_path = adapter.root_path
-        if root_path:
-            path = root_path + path
-            raw_path = root_path.encode("ascii") + raw_path
-        scheme, client, headers = info.scheme, info.client, ex.headers
-        proxy = adapter.proxy
-        if proxy is not None and ex.noted_fields:  # the same rules as HTTP: blazeasgi/proxy.py
-            seen = proxy.resolve(headers, client, scheme)
-            if seen is not None:
-                client, scheme = seen.client, seen.scheme
-                if seen.host is not None:
-                    headers = with_host(headers, seen.host)
+        # The request's HTTP scope (ASGIAdapter.dispatch: path under root_path, client,
+        # scheme and headers through the proxy-header rules, state), as a WebSocket's.
+        scope = self._http_scope
+        del scope["method"]
         extensions: dict[str, Any] = {"websocket.http.response": {}}
-        if info.tls is not None:
-            extensions["tls"] = info.tls
-        return {
-            "type": "websocket",
-            "asgi": ASGI_VERSION,
-            "http_version": ex.http_version,
-            "scheme": "wss" if scheme in ("https", "wss") else "ws",
-            "server": info.server,
-            "client": client,
-            "root_path": root_path,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": ex.query_string,
-            "headers": headers,
-            "subprotocols": handshake.subprotocols,
-            "state": adapter.state.copy(),
-            "extensions": extensions,
-        }
+        tls = scope["extensions"].get("tls")
+        if tls is not None:
+            extensions["tls"] = tls
+        scope["type"] = "websocket"
+        scope["asgi"] = ASGI_VERSION
+        scope["scheme"] = "wss" if scope["scheme"] in ("https", "wss") else "ws"
+        scope["subprotocols"] = handshake.subprotocols
+        scope["extensions"] = extensions
+        return scope
 
     async def receive(self) -> Message:
         ws = self.ws
@@ -199,7 +185,7 @@ class ASGIWebSocket:
                 self._phase = _DONE
                 if ex.disconnected:
                     raise ClientDisconnected("client disconnected")
-                ex.respond(403, _TEXT_PLAIN, b"Forbidden\n", close=True)
+                refuse(ex, 403)
             elif kind == "websocket.http.response.start":
                 status = message["status"]
                 if type(status) is not int or not 100 <= status <= 599:
@@ -238,8 +224,5 @@ class ASGIWebSocket:
             raise ClientDisconnected("client disconnected")
         handshake = self._handshake
         assert handshake is not None
-        block, codec = accept_head(ex, handshake, message.get("subprotocol"), message.get("headers") or ())
-        transport, leftover = ex.switch_protocols(block)
+        self.ws = accept(ex, handshake, message.get("subprotocol"), message.get("headers") or ())
         self._phase = _OPEN
-        ws = self.ws = WebSocketConnection(ex, codec, transport)
-        ws.start(leftover)

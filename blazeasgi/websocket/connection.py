@@ -26,6 +26,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from ..engine.errors import ClientDisconnected
+from ..engine.transports import release_drained, wait_drained
 from ..logs import log_websocket
 from .codec import Codec, Message
 
@@ -158,10 +159,7 @@ class WebSocketConnection(asyncio.Protocol):
             self.close_code, self.close_reason = 1006, ""
         self._stop_timers()
         self._wake()
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
+        release_drained(self._drain_waiters)
         if self._session_done:
             self.state.websockets.discard(self)
         if self._logs_access():
@@ -175,10 +173,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
+        release_drained(self._drain_waiters)
 
     # -- what the interfaces call -------------------------------------------------------------
     def take_ready(self) -> Message | None:
@@ -217,9 +212,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     async def _drain(self) -> None:
         while self._write_paused and not self.closed:
-            waiter = self.loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
+            await wait_drained(self.loop, self._drain_waiters)
         if self.closed:
             raise ClientDisconnected("WebSocket is closed")
 

@@ -20,11 +20,13 @@ from typing import Any
 from ..engine.exchange import Exchange
 from ..engine.http11 import build_head
 from .codec import Codec, WebsocketsCodec, WsprotoCodec
+from .connection import WebSocketConnection
 
 logger = logging.getLogger("blazeasgi.error")
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+_REFUSALS = {403: b"Forbidden\n", 500: b"Internal Server Error\n"}
 #: Header names the server sets in a 101 itself; an app's values for them are dropped.
 _RESERVED = frozenset(
     {b"upgrade", b"sec-websocket-accept", b"sec-websocket-protocol", b"sec-websocket-extensions"}
@@ -125,6 +127,38 @@ def parse_handshake(ex: Exchange, backend_name: str) -> Handshake:
 def reject(ex: Exchange, error: HandshakeError) -> None:
     """Answer an invalid handshake in plain HTTP; the engine closes after it."""
     ex.respond(error.status, _TEXT_PLAIN + error.extra, error.message.encode() + b"\n", close=True)
+
+
+def handshake_or_reject(ex: Exchange, backend_name: str) -> Handshake | None:
+    """A session's first step, for both interfaces: the checked handshake, or None
+    once an invalid one has been answered (reject)."""
+    try:
+        return parse_handshake(ex, backend_name)
+    except HandshakeError as error:
+        reject(ex, error)
+        return None
+
+
+def refuse(ex: Exchange, status: int) -> None:
+    """Answer the upgrade request in plain HTTP instead of accepting it: 403 (the
+    handler closed or returned before accepting) or 500 (it failed); the engine
+    closes the connection after it."""
+    ex.respond(status, _TEXT_PLAIN, _REFUSALS[status], close=True)
+
+
+def accept(
+    ex: Exchange,
+    handshake: Handshake,
+    subprotocol: str | None,
+    headers: Iterable[tuple[bytes, bytes]],
+) -> WebSocketConnection:
+    """Complete the handshake, for both interfaces: the 101 (accept_head), the
+    protocol switch, and the connection started on the bytes that came with it."""
+    block, codec = accept_head(ex, handshake, subprotocol, headers)
+    transport, leftover = ex.switch_protocols(block)
+    conn = WebSocketConnection(ex, codec, transport)
+    conn.start(leftover)
+    return conn
 
 
 def accept_head(

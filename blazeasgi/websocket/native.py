@@ -30,12 +30,11 @@ from ..native.routing import Handler, Router
 from ..proxy import ProxyHeaders
 from .codec import Message, check_close
 from .connection import WebSocketConnection
-from .handshake import Handshake, HandshakeError, accept_head, backend, parse_handshake, reject
+from .handshake import Handshake, accept, backend, handshake_or_reject, refuse
 
 logger = logging.getLogger("blazeasgi.error")
 
 _METHOD = "WEBSOCKET"  # the pseudo-method WebSocket routes are stored under
-_TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 
 
 class WebSocketDisconnect(ClientDisconnected):
@@ -104,10 +103,7 @@ class WebSocket(ConnectionView):
         ex = self._ex
         if ex.disconnected:
             raise WebSocketDisconnect(1006)
-        block, codec = accept_head(ex, self._handshake, subprotocol, headers or ())
-        transport, leftover = ex.switch_protocols(block)
-        conn = self._conn = WebSocketConnection(ex, codec, transport)
-        conn.start(leftover)
+        self._conn = accept(ex, self._handshake, subprotocol, headers or ())
 
     # -- receiving ---------------------------------------------------------------------------
     def _open(self) -> WebSocketConnection:
@@ -184,7 +180,7 @@ class WebSocket(ConnectionView):
                 self._refused = True
                 ex = self._ex
                 if not ex.disconnected and not ex.response_started:
-                    ex.respond(403, _TEXT_PLAIN, b"Forbidden\n", close=True)
+                    refuse(ex, 403)
             return
         conn.close(code, reason)
 
@@ -225,10 +221,8 @@ class WebSocketRoutes:
 async def _session(
     ex: Exchange, handler: Handler, params: dict[str, Any], backend_name: str, proxy: ProxyHeaders | None
 ) -> None:
-    try:
-        handshake = parse_handshake(ex, backend_name)
-    except HandshakeError as error:
-        reject(ex, error)
+    handshake = handshake_or_reject(ex, backend_name)
+    if handshake is None:
         return
     ws = WebSocket(ex, params, handshake, proxy)
     failed = False
@@ -242,13 +236,13 @@ async def _session(
                 if pending is not None:
                     await pending
             else:
-                ex.respond(403, _TEXT_PLAIN, b"Forbidden\n", close=True)
+                refuse(ex, 403)
     except ClientDisconnected:
         pass  # WebSocketDisconnect included: the client went away, not an error
     except Exception:
         failed = True
         logger.exception("Exception in WebSocket handler for %s", ex.target.decode("latin-1"))
         if not ws.accepted and not ex.response_started and not ex.disconnected:
-            ex.respond(500, _TEXT_PLAIN, b"Internal Server Error\n", close=True)
+            refuse(ex, 500)
     finally:
         ws.session_ended(failed)
