@@ -313,6 +313,18 @@ def test_client_goaway_closes_once_streams_end(server: RunningServer) -> None:
     assert client.closed
 
 
+def test_client_goaway_after_its_last_stream_ended_closes(server: RunningServer) -> None:
+    """A GOAWAY that arrives once nothing is in flight (a client's Nagle can hold it
+    back past a fast response) still ends the connection."""
+    client = client_for(server)
+    from hyperframe.frame import GoAwayFrame
+
+    assert bytes(client.get("/").body) == b"root"
+    client.sock.sendall(GoAwayFrame(0, last_stream_id=0, error_code=0).serialize())
+    client.until(lambda: client.closed)
+    assert client.closed
+
+
 def test_half_close_mid_body_is_a_disconnect(server: RunningServer) -> None:
     client = client_for(server)
     stream_id = client.request("POST", "/read-then-answer", body=b"first", end=False)

@@ -415,6 +415,11 @@ class HTTP2Connection(asyncio.Protocol):
                     self._dispatch(ex)
         finally:
             self.receiving = False
+        if self._peer_goaway and not self.streams:
+            # The client is going away with nothing in flight (or its last stream
+            # ended before its GOAWAY arrived): nothing more will come.
+            self.close()
+            return
         self.flush_now()
 
     def _read_events(self, started: list[H2Exchange]) -> None:
