@@ -24,7 +24,12 @@ from blazeasgi import _compiled
 PACKAGE = Path(blazeasgi.__file__).parent
 BUILT = (PACKAGE / _compiled.MANIFEST).exists()
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
-needs_build = pytest.mark.skipif(not BUILT, reason="the compiled modules are not built (pure install)")
+#: An in-place build a source has changed since (an edit without a rebuild) runs pure.
+STALE = (_compiled._unusable(str(PACKAGE)) or "").startswith("stale")
+needs_build = pytest.mark.skipif(
+    not BUILT or STALE,
+    reason="the compiled modules are not built (pure install), or stale (rebuild: pip install -e .)",
+)
 
 REPORT = (
     "import blazeasgi, blazeasgi.engine.server, blazeasgi.asgi.adapter\n"
