@@ -183,7 +183,8 @@ def _h2_hello(streams: int) -> Scenario:
 
 
 #: HTTP/2 through h2load, h2c with prior knowledge (benchmarks/h2load.py). Quick mode
-#: runs only h2-hello-m10, for a fixed number of requests.
+#: runs only h2-hello-m10 (unless --connections names levels), for a fixed number of
+#: requests: a few seconds per server, most of it the server's start.
 H2_SCENARIOS: list[Scenario] = [
     *(_h2_hello(streams) for streams in (1, 10, 100)),
     Scenario(
@@ -194,6 +195,7 @@ H2_SCENARIOS: list[Scenario] = [
         (),
         check_download,
         http2=True,
+        quick_requests=64,
         route="download",
     ),
     Scenario(
@@ -207,6 +209,7 @@ H2_SCENARIOS: list[Scenario] = [
         body=ECHO_BODY,
         content_type="application/octet-stream",
         http2=True,
+        quick_requests=2000,
         route="echo",
     ),
 ]

@@ -152,8 +152,8 @@ def _floor(spec: ServerSpec, port: int) -> list[str]:
 
 
 #: What changes on a server's command line for the HTTP/2 scenarios (flag: value; a flag
-#: without a value is added). blazeasgi serves h2c whenever zttp is installed: ``--http2``
-#: makes a missing codec an error instead of an HTTP/1.1-only server. uvicorn 0.54 serves
+#: without a value is added). blazeasgi serves h2c whenever zttp is installed (``--http2``
+#: is its default, spelled out; ``missing_http2`` checks for zttp). uvicorn 0.54 serves
 #: HTTP/2 only through its zttp protocol (``--http zttp --http2``). Granian ``--http auto``
 #: takes h2c prior knowledge and HTTP/1.1 (``--http 2`` would refuse the harness's HTTP/1.1
 #: readiness probe). Hypercorn takes h2c prior knowledge as it is.
