@@ -258,18 +258,28 @@ def h2c_request(
     """One HTTP/2 request with prior knowledge on a fresh connection (the h2 library,
     which Hypercorn depends on: present wherever the bench extra is installed)."""
     try:
-        import h2.config
-        import h2.connection
-        import h2.events
+        import h2.exceptions
     except ImportError as exc:
         raise BenchError("the h2 package is needed to check HTTP/2 answers (pip install h2)") from exc
+    try:
+        return _h2c_exchange(port, path, method, body, headers or {}, host, timeout)
+    except h2.exceptions.H2Error as exc:  # the server broke the protocol
+        raise BenchError(f"{method} {path} over HTTP/2: {type(exc).__name__}: {exc}") from exc
+
+
+def _h2c_exchange(
+    port: int, path: str, method: str, body: bytes | None, headers: dict[str, str], host: str, timeout: float
+) -> Reply:
+    import h2.config
+    import h2.connection
+    import h2.events
 
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     conn.initiate_connection()
     conn.increment_flow_control_window(1 << 30)  # never the reason a download stalls
     stream = conn.get_next_available_stream_id()
     fields = [(":method", method), (":scheme", "http"), (":authority", f"{host}:{port}"), (":path", path)]
-    fields += [(name.lower(), value) for name, value in (headers or {}).items()]
+    fields += [(name.lower(), value) for name, value in headers.items()]
     conn.send_headers(stream, fields, end_stream=not body)
     pending = memoryview(body or b"")
     status, reply_headers, received = 0, [], bytearray()

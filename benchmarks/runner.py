@@ -262,7 +262,8 @@ def _load_h2(
     for _ in range(1 if fixed else settings["runs"]):
         before = process_tree_cpu_s(pid) if pid else None
         started = time.monotonic()
-        runs.append(once(None, scenario.quick_requests) if fixed else once(settings["duration"]))
+        # h2load wants at least one request per connection.
+        runs.append(once(None, max(scenario.quick_requests, conns)) if fixed else once(settings["duration"]))
         after = process_tree_cpu_s(pid) if pid else None
         if before is not None and after is not None:
             busy.append(round((after - before) / (time.monotonic() - started), 3))

@@ -195,7 +195,7 @@ H2_SCENARIOS: list[Scenario] = [
         (),
         check_download,
         http2=True,
-        quick_requests=64,
+        quick_requests=32,
         route="download",
     ),
     Scenario(
