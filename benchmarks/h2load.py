@@ -9,7 +9,9 @@ auto``, Hypercorn), so no TLS cost hides the server's own work. h2load opens
 h2load's counts (nghttp2's doc/h2load.h2r): *succeeded* is a 2xx or 3xx answer;
 *failed* includes the *errored* requests (resets, connection errors) and the non-2xx/3xx
 answers; *timeout* is a subset of *errored*. The tables count as errors every request
-that did not end with a 2xx: ``total - 2xx``.
+that did not end with a 2xx: ``total - 2xx``. In a timed run (``-D``) h2load's *total*
+is what was done: the requests still in flight when the time is up (``started - done``)
+are neither done nor errors.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class H2loadResult:
     duration_s: float
     rps: float
     total: int
+    started: int
     done: int
     succeeded: int
     failed: int
@@ -88,6 +91,7 @@ class H2loadResult:
             "errors": self.errors,
             "h2load": {
                 "total": self.total,
+                "started": self.started,
                 "done": self.done,
                 "succeeded": self.succeeded,
                 "failed": self.failed,
@@ -126,7 +130,7 @@ def parse_h2load_output(text: str) -> H2loadResult:
         tail = " | ".join(text.strip().splitlines()[-3:])
         raise BenchError(f"h2load printed no summary ({', '.join(missing)} missing; {tail or 'no output'})")
     finished, requests, status = found["finished"], found["requests"], found["status"]
-    total, _started, done, succeeded, failed, errored, timeouts = (int(g) for g in requests.groups())
+    total, started, done, succeeded, failed, errored, timeouts = (int(g) for g in requests.groups())
     request_time: dict[str, float] = {}
     if "time" in found:
         g = found["time"].groups()
@@ -136,6 +140,7 @@ def parse_h2load_output(text: str) -> H2loadResult:
         duration_s=_seconds(finished.group(1), finished.group(2)),
         rps=float(finished.group(3)),
         total=total,
+        started=started,
         done=done,
         succeeded=succeeded,
         failed=failed,

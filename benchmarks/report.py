@@ -148,7 +148,9 @@ DEFAULT_NOTES = [
 HTTP2_NOTES = [
     "HTTP/2 tables (h2c with prior knowledge, h2load -t1 with -m streams per connection): *errors* "
     "counts every request that did not end with a 2xx (h2load's failed, errored and timed-out "
-    "requests and 3xx/4xx/5xx answers); h2load gives no latency percentiles. On HTTP/2, uvicorn "
+    "requests and 3xx/4xx/5xx answers); requests still in flight when a timed run ends are neither "
+    "(a server that answered nothing shows 0 req/s and 0 errors); h2load gives no latency "
+    "percentiles. On HTTP/2, uvicorn "
     "runs `--http zttp --http2` and Granian `--http auto`.",
 ]
 

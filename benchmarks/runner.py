@@ -169,7 +169,10 @@ def run_cell(
     try:
         with proc:
             proc.wait_ready(scenario.path if scenario.method == "GET" else "/", timeout=30)
-            headers = dict(scenario.request_headers()) or None
+            if scenario.http2:
+                headers = dict(scenario.request_headers()) or None
+            else:
+                headers = {"Content-Type": scenario.content_type} if scenario.content_type else None
             ask = h2c_request if scenario.http2 else http_request
             reply = ask(port, scenario.path, scenario.method, scenario.body, headers)
             problem = scenario.check(reply)

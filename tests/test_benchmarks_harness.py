@@ -1008,7 +1008,7 @@ def test_parse_h2load_output_timed_run() -> None:
 
     result = parse_h2load_output(H2LOAD_TIMED)
     assert (result.duration_s, result.rps, result.done, result.errors) == (1.0, 7680.0, 7680, 0)
-    assert result.protocol == "h2c" and result.bytes == 2204290
+    assert result.protocol == "h2c" and result.bytes == 2204290 and result.started == 7680
     assert result.statuses == {"2xx": 7680, "3xx": 0, "4xx": 0, "5xx": 0}
     assert result.request_time_us == {"min": 161.0, "max": 8170.0, "mean": 714.0}
     record = result.to_dict()
