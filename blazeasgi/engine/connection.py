@@ -9,14 +9,14 @@ returns, so a body that arrived with its head is already buffered when the handl
 starts (no suspension to read it), and pipelined responses leave in one write.
 
 This module is the hot path: what every request runs through. The unusual
-(request heads off the common path, errors, timeouts, closing, upgrades) lives in
-the layers HTTPConnection builds on, one module each: see connstate.py.
+(request heads off the common path, errors, timeouts, closing, upgrades, the
+prior-knowledge HTTP/2 preface) lives in the layers HTTPConnection builds on, one
+module each: see connstate.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -44,8 +44,6 @@ _SPECIAL_HEADERS = NOTED_FIELDS | frozenset(
 )
 #: Parsed-but-unstarted pipelined requests before reading pauses.
 _PIPELINE_HIGH_WATER = 64
-#: The client's HTTP/2 connection preface (RFC 9113 §3.4).
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class HTTPConnection(RequestChecks):
@@ -85,36 +83,6 @@ class HTTPConnection(RequestChecks):
                 self._sniffing = self._read_closed = True
             elif transport.get_extra_info("ssl_object").selected_alpn_protocol() == "h2":
                 self._hand_over(state.http2, b"")
-
-    def _sniff_preface(self, data: bytes) -> bytes | None:
-        """The first bytes of a cleartext connection (cold: once per connection).
-
-        HTTP/2's connection preface hands the connection to HTTP/2 (RFC 9113 §3.3);
-        anything else is HTTP/1.1: returns the bytes to read as such.
-        """
-        if self._leftover:  # a preface split across reads (rare)
-            data = self._leftover + data
-            self._leftover = b""
-        http2 = self.state.http2
-        if data.startswith(PREFACE) and http2 is not None:
-            self._hand_over(http2, data)
-            return None
-        if len(data) < 24 and PREFACE.startswith(data):
-            self._leftover = data
-            if self._idle_since:  # timed as a request head (slowloris)
-                self._idle_since = 0.0
-                self._head_since = self.state.clock
-            return None
-        self._sniffing = self._read_closed = False
-        return data
-
-    def _hand_over(self, start: Callable[..., None], data: bytes) -> None:
-        """From here on the connection is HTTP/2's; this HTTPConnection never touches it."""
-        self._detached = True
-        self._sniffing = False
-        self.closed = self._read_closed = True  # (info goes on, with the HTTP/2 connection)
-        self.state.connections.discard(self)
-        start(self.state, self.info, self.transport, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._detached:

@@ -4,7 +4,9 @@ what each means. The connection is one object, split by role over four modules:
     connstate.ConnectionState       the fields (slots) and their starting values
     endings.ConnectionEndings       how a request or the connection ends off the
                                     common path: errors, unusual request endings,
-                                    timeouts and the sweep, close, the 101 switch
+                                    timeouts and the sweep, close, and leaving
+                                    HTTP/1.1 (the h2c preface sniff and hand-over
+                                    to HTTP/2, the 101 switch)
     requestchecks.RequestChecks     request heads off the common path: the request
                                     line across reads, version, Host, framing fields
     connection.HTTPConnection       the hot path: asyncio.Protocol, the httptools
@@ -145,7 +147,7 @@ class ConnectionState:
         self._idle_since = 0.0
         self._head_since = 0.0
         self._started_at = 0.0
-        #: The first bytes may be HTTP/2's preface (see HTTPConnection._sniff_preface).
+        #: The first bytes may be HTTP/2's preface (see ConnectionEndings._sniff_preface).
         self._sniffing = False
 
     # Defined by HTTPConnection (connection.py); endings.py calls them. Real methods,

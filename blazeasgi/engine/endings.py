@@ -2,8 +2,10 @@
 
 A handler that failed or returned without a whole response, a request the client
 framed wrong, a request head too slow, an idle connection, the end of the stream
-from the client, an upgrade to another protocol, and closing. Also the access line,
-written once a response ends. The layers of the connection: see connstate.py.
+from the client, closing, and the connection leaving HTTP/1.1: to HTTP/2 (ALPN, or
+the prior-knowledge preface sniffed from a cleartext connection's first bytes) or,
+after a 101, to the protocol an upgrade asked for. Also the access line, written
+once a response ends. The layers of the connection: see connstate.py.
 
 Timeouts cost nothing per request: the server sweeps every connection once a second
 (``sweep``) and compares the timestamps the connection keeps (``_idle_since``,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from time import perf_counter
 from typing import Protocol
 
@@ -34,6 +37,8 @@ logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+#: The client's HTTP/2 connection preface (RFC 9113 §3.4).
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class ConnectionEndings(ConnectionState):
@@ -222,7 +227,40 @@ class ConnectionEndings(ConnectionState):
             self.closed = self.info.closed = True
             self.transport.close()
 
-    # -- the connection leaves HTTP/1.1 (after HTTPConnection._on_upgrade) ------------
+    # -- the connection leaves HTTP/1.1 ----------------------------------------------------
+    # For HTTP/2: by ALPN, or by its preface as a cleartext connection's first bytes
+    # (prior-knowledge h2c, sniffed from HTTPConnection.data_received); or, after
+    # HTTPConnection._on_upgrade, for the protocol a 101 switches to.
+    def _sniff_preface(self, data: bytes) -> bytes | None:
+        """The first bytes of a cleartext connection (cold: once per connection).
+
+        HTTP/2's connection preface hands the connection to HTTP/2 (RFC 9113 §3.3);
+        anything else is HTTP/1.1: returns the bytes to read as such.
+        """
+        if self._leftover:  # a preface split across reads (rare)
+            data = self._leftover + data
+            self._leftover = b""
+        http2 = self.state.http2
+        if data.startswith(PREFACE) and http2 is not None:
+            self._hand_over(http2, data)
+            return None
+        if len(data) < 24 and PREFACE.startswith(data):
+            self._leftover = data
+            if self._idle_since:  # timed as a request head (slowloris)
+                self._idle_since = 0.0
+                self._head_since = self.state.clock
+            return None
+        self._sniffing = self._read_closed = False
+        return data
+
+    def _hand_over(self, start: Callable[..., None], data: bytes) -> None:
+        """From here on the connection is HTTP/2's; this HTTPConnection never touches it."""
+        self._detached = True
+        self._sniffing = False
+        self.closed = self._read_closed = True  # (info goes on, with the HTTP/2 connection)
+        self.state.connections.discard(self)
+        start(self.state, self.info, self.transport, data)
+
     def switch_protocols(self, ex: Exchange, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
         """Answer ``ex`` with 101 and hand the connection to another protocol.
 
