@@ -94,7 +94,7 @@ class HTTPConnection(RequestChecks):
             self.state.connections.discard(self)
         for ex in (self._current, self._reading):
             if ex is not None:
-                ex._lost()
+                ex.client_lost()
         release_drained(self._drain_waiters)
 
     def data_received(self, data: bytes) -> None:
@@ -294,8 +294,8 @@ class HTTPConnection(RequestChecks):
         # Body bytes, plus what framing a legitimate chunk needs (size line and
         # CRLFs), are not head bytes; long chunk extensions still count.
         self._since_head -= len(body) + 24
-        ex._feed(body)
-        if ex._buffered > self.config.read_high_water and not self._read_paused:
+        ex.feed_body(body)
+        if ex.buffered > self.config.read_high_water and not self._read_paused:
             self._read_paused = True
             self.transport.pause_reading()
         if self._content_length < 0:  # chunked: enforce the limit as it streams
@@ -306,9 +306,7 @@ class HTTPConnection(RequestChecks):
     def on_message_complete(self) -> None:
         ex = self._reading
         assert ex is not None
-        ex.body_complete = True
-        if ex._body_waiter is not None:
-            ex._end()
+        ex.end_body()
         self._reading = None
         self._since_head = 0
         if self._headers:  # trailer fields (see on_header): not the next request's
@@ -351,7 +349,7 @@ class HTTPConnection(RequestChecks):
         finally:
             self._dispatching = False
             if batched:
-                self._flush_batch()
+                self.flush_batch()
         if self._current is None and not pipeline:
             if self._pending_error is not None or self._read_closed or self._read_paused:
                 self._pipeline_drained()
@@ -387,19 +385,20 @@ class HTTPConnection(RequestChecks):
         elif not self._dispatching:
             self._run_next()
 
-    # -- writing ----------------------------------------------------------------------
-    def _write(self, data: bytes) -> None:
+    # -- what an Exchange calls: the connection's side of the split (see exchange.py) ---
+    def write(self, data: bytes) -> None:
+        """Write response bytes (collected while a batch of pipelined requests runs)."""
         batch = self._batch
         if batch is not None:
             batch.append(data)
             if len(batch) > 64:
-                self._flush_batch()
+                self.flush_batch()
                 self._batch = []
             return
         if not self.closed:
             self.transport.write(data)
 
-    def _write_parts(self, parts: tuple[bytes, ...]) -> None:
+    def write_parts(self, parts: tuple[bytes, ...]) -> None:
         """Write several buffers without joining them first (large body chunks)."""
         batch = self._batch
         if batch is not None:
@@ -416,7 +415,8 @@ class HTTPConnection(RequestChecks):
             if not self.write_paused and transport.get_write_buffer_size() > self.config.write_high_water:
                 pace(transport)
 
-    def _flush_batch(self) -> None:
+    def flush_batch(self) -> None:
+        """Write what the batch holds now, and stop batching."""
         batch = self._batch
         self._batch = None
         if batch and not self.closed:
@@ -435,7 +435,13 @@ class HTTPConnection(RequestChecks):
         """The response is broken (e.g. wrong length): close once flushed."""
         self._read_closed = True
 
-    def _body_consumed(self) -> None:
+    def declared_length(self, ex: Exchange) -> int:
+        """The Content-Length of ``ex``'s body while the parser reads it; -1 if the
+        body is chunked or the parser is not reading it."""
+        return self._content_length if self._reading is ex else -1
+
+    def body_consumed(self) -> None:
+        """An exchange's handler read its buffered body: resume reading if it paused."""
         if self._read_paused and len(self._pipeline) <= _PIPELINE_HIGH_WATER:
             self._read_paused = False
             if not self.closed:

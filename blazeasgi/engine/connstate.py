@@ -155,8 +155,8 @@ class ConnectionState:
     def _run_next(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _flush_batch(self) -> None:  # pragma: no cover - overridden
+    def flush_batch(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _body_consumed(self) -> None:  # pragma: no cover - overridden
+    def body_consumed(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -109,14 +109,12 @@ class ConnectionEndings(ConnectionState):
             return
         if not ex.body_complete:
             # An unread body must not be parsed as the next request: skip it, or
-            # close (Exchange._unread_closes decided which when it answered).
-            if ex._unread_closes():
+            # close (Exchange.unread_body_closes decided which when it answered).
+            if ex.unread_body_closes():
                 self.close()
                 return
-            ex.discard_body = True
-            ex._chunks = None
-            ex._buffered = 0
-            self._body_consumed()
+            ex.skip_unread_body()
+            self.body_consumed()
 
     def _log_access(self, ex: Exchange) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
@@ -125,9 +123,7 @@ class ConnectionEndings(ConnectionState):
         # iteration (a handler answered inline would last 0 ms) and asyncio's is a
         # Python-level call to the same monotonic clock.
         duration_ms = (perf_counter() - self._started_at) * 1000.0
-        # A HEAD's bytes_sent counts the body it would have had (respond sets it).
-        body_bytes = 0 if ex._no_body else ex.bytes_sent
-        log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
+        log_access(self.config.access_log_format, self.info.client, ex, ex.body_bytes_sent, duration_ms)
 
     # -- errors, timeouts, closing -----------------------------------------------------
     def _protocol_error(self, error: ProtocolError) -> None:
@@ -143,7 +139,7 @@ class ConnectionEndings(ConnectionState):
         self._reading = None
         if reading is not None and reading is current:
             current.body_error = error
-            current._lost()
+            current.client_lost()
             return
         if reading is not None and reading in self._pipeline:
             # A queued request's body broke: it and anything after it are dropped.
@@ -207,7 +203,7 @@ class ConnectionEndings(ConnectionState):
         self.peer_eof = True
         for ex in (self._current, self._reading):
             if ex is not None:
-                ex._lost()
+                ex.client_lost()
         if self._current is None and not self._pipeline:
             self.close()
         # TLS has no half-close: the loop shuts the connection down whatever we
@@ -223,7 +219,7 @@ class ConnectionEndings(ConnectionState):
         self._read_closed = True
         if not self.closed:
             if self._batch:
-                self._flush_batch()
+                self.flush_batch()
             self.closed = self.info.closed = True
             self.transport.close()
 
@@ -273,7 +269,7 @@ class ConnectionEndings(ConnectionState):
             raise AppError("switch_protocols needs the current, unanswered upgrade request, its body read")
         ex.response_started = ex.response_complete = True
         ex.status = 101
-        self._flush_batch()
+        self.flush_batch()
         self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + header_block + b"\r\n")
         self._detached = True
         self.closed = self.info.closed = True  # for HTTP purposes: no more reads, writes or timeouts
