@@ -23,7 +23,7 @@ from typing import Any
 import httptools
 
 from .conninfo import ConnectionInfo
-from .errors import ClientDisconnected, ProtocolError
+from .errors import ProtocolError
 from .exchange import Exchange
 from .framing import (
     VALID_HOSTS,
@@ -33,7 +33,7 @@ from .framing import (
 )
 from .http11 import error_response
 from .requestchecks import NOTED_FIELDS, RequestChecks
-from .transports import pace, release_drained, wait_drained
+from .transports import drain_writes, pace, release_drained
 
 #: Methods named without decoding. CONNECT is left out: its target needs a check
 #: (authority-form only) that rare_method makes off the common path.
@@ -423,13 +423,8 @@ class HTTPConnection(RequestChecks):
             self.transport.write(b"".join(batch))
 
     async def drain(self) -> None:
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
-        if not self.write_paused:
-            return
-        await wait_drained(self.loop, self._drain_waiters)
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
+        """Wait while the transport's buffer is over its high-water mark."""
+        await drain_writes(self, self._drain_waiters)
 
     def abort_after_write(self) -> None:
         """The response is broken (e.g. wrong length): close once flushed."""

@@ -43,7 +43,7 @@ from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .http11 import NO_BODY_STATUSES, ResponseHead
 from .requestchecks import NOTED_FIELDS
-from .transports import release_drained, unread_bytes, wait_drained
+from .transports import drain_writes, release_drained, unread_bytes
 
 if TYPE_CHECKING:
     from .server import ServerState
@@ -705,13 +705,7 @@ class HTTP2Connection(asyncio.Protocol):
         release_drained(self._drain_waiters)
 
     async def drain(self) -> None:
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
-        if not self.write_paused:
-            return
-        await wait_drained(self.loop, self._drain_waiters)
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
+        await drain_writes(self, self._drain_waiters)
 
     # -- closing ---------------------------------------------------------------------------
     def eof_received(self) -> bool | None:
