@@ -154,9 +154,7 @@ class HTTPConnection(RequestChecks):
             if pending is not None:
                 self.state.runners.run(pending, self._on_handler_done)
             elif (
-                ex.response_complete
-                and ex.keep_alive
-                and ex.body_complete
+                self._ended_cleanly(ex)
                 and self._pending_error is None
                 and not self._read_closed
                 and not self._read_paused
@@ -320,6 +318,19 @@ class HTTPConnection(RequestChecks):
             self._read_closed = True
 
     # -- dispatch ------------------------------------------------------------------
+    def _ended_cleanly(self, ex: Exchange) -> bool:
+        """Whether ``ex``, its handler returned, needs nothing of ``_finish`` but
+        ``_current = None``: response and body complete, the connection open and
+        kept alive, no access line to write. The common case, which data_received,
+        _run_next and _on_handler_done take without calling _finish."""
+        return (
+            ex.response_complete
+            and ex.keep_alive
+            and ex.body_complete
+            and not self._access_log
+            and not self.closed
+        )
+
     def _run_next(self) -> None:
         """Run queued requests in order until one suspends or none are left."""
         pipeline = self._pipeline
@@ -342,7 +353,7 @@ class HTTPConnection(RequestChecks):
                     pending = None
                 if pending is not None:
                     runners.run(pending, self._on_handler_done)
-                elif ex.response_complete and ex.keep_alive and ex.body_complete and not self._access_log:
+                elif self._ended_cleanly(ex):
                     self._current = None  # the common case of _finish, inlined
                 else:
                     self._finish(ex)
@@ -360,14 +371,7 @@ class HTTPConnection(RequestChecks):
         ex = self._current
         if ex is None:  # pragma: no cover - defensive: the connection was reset
             return
-        if (
-            exc is None
-            and ex.response_complete
-            and ex.keep_alive
-            and ex.body_complete
-            and not self._access_log
-            and not self.closed
-        ):
+        if exc is None and self._ended_cleanly(ex):
             # The common case of _finish, inlined as in data_received.
             self._current = None
             if self._dispatching:
