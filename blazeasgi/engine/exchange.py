@@ -22,9 +22,9 @@ What an interface may use:
 
 ``conn`` (the HTTPConnection) and every underscore name are the engine's own.
 
-Inside the engine, a connection and its exchanges talk through named methods, and
-neither touches the other's underscore names. HTTP/2 (http2.py: HTTP2Connection and
-its streams' H2Exchange) uses the same names:
+Inside the engine, the HTTPConnection and its exchanges talk through named methods,
+and neither touches the other's underscore names; HTTP/2 (http2.py: HTTP2Connection
+and its streams' H2Exchange) uses the same names for the same steps:
   * the connection feeds the request body: ``feed_body``, ``end_body``,
     ``client_lost``, ``skip_unread_body``; reads ``buffered`` (unread bytes, for
     read backpressure), ``unread_body_closes`` and ``body_bytes_sent``;
