@@ -304,7 +304,9 @@ class HTTPConnection(RequestChecks):
     def on_message_complete(self) -> None:
         ex = self._reading
         assert ex is not None
-        ex.end_body()
+        ex.body_complete = True
+        if ex.body_waiter is not None:
+            ex.end_body()
         self._reading = None
         self._since_head = 0
         if self._headers:  # trailer fields (see on_header): not the next request's
@@ -336,7 +338,7 @@ class HTTPConnection(RequestChecks):
         pipeline = self._pipeline
         batched = len(pipeline) > 1
         if batched:
-            self._batch = []
+            self.batch = []
         self._dispatching = True
         dispatch = self.state.dispatch
         runners = self.state.runners
@@ -392,19 +394,19 @@ class HTTPConnection(RequestChecks):
     # -- what an Exchange calls: the connection's side of the split (see exchange.py) ---
     def write(self, data: bytes) -> None:
         """Write response bytes (collected while a batch of pipelined requests runs)."""
-        batch = self._batch
+        batch = self.batch
         if batch is not None:
             batch.append(data)
             if len(batch) > 64:
                 self.flush_batch()
-                self._batch = []
+                self.batch = []
             return
         if not self.closed:
             self.transport.write(data)
 
     def write_parts(self, parts: tuple[bytes, ...]) -> None:
         """Write several buffers without joining them first (large body chunks)."""
-        batch = self._batch
+        batch = self.batch
         if batch is not None:
             batch.extend(parts)
             return
@@ -421,8 +423,8 @@ class HTTPConnection(RequestChecks):
 
     def flush_batch(self) -> None:
         """Write what the batch holds now, and stop batching."""
-        batch = self._batch
-        self._batch = None
+        batch = self.batch
+        self.batch = None
         if batch and not self.closed:
             self.transport.write(b"".join(batch))
 

@@ -48,7 +48,6 @@ class ConnectionState:
 
     __slots__ = (
         "_access_log",
-        "_batch",
         "_chunked_received",
         "_connection_header",
         "_content_length",
@@ -84,6 +83,7 @@ class ConnectionState:
         "_transfer_encoding",
         "_unusual",
         "_url",
+        "batch",
         "closed",
         "config",
         "info",
@@ -137,7 +137,9 @@ class ConnectionState:
         self._pending_error: ProtocolError | None = None
         #: The request _pending_error answers is a HEAD.
         self._pending_head = False
-        self._batch: list[bytes] | None = None
+        #: Responses written while pipelined requests run, sent in one write at the
+        #: end (None: each write goes out at once). Exchange.respond reads it.
+        self.batch: list[bytes] | None = None
         self._detached = False
         self._leftover = b""
         #: The start of a request line a read ended in (see _note_line), else None.

@@ -218,7 +218,7 @@ class ConnectionEndings(ConnectionState):
         """Close once everything written so far (batched responses too) is sent."""
         self._read_closed = True
         if not self.closed:
-            if self._batch:
+            if self.batch:
                 self.flush_batch()
             self.closed = self.info.closed = True
             self.transport.close()

@@ -25,13 +25,14 @@ What an interface may use:
 Inside the engine, the HTTPConnection and its exchanges talk through named methods,
 and neither touches the other's underscore names; HTTP/2 (http2.py: HTTP2Connection
 and its streams' H2Exchange) uses the same names for the same steps:
-  * the connection feeds the request body: ``feed_body``, ``end_body``,
-    ``client_lost``, ``skip_unread_body``; reads ``buffered`` (unread bytes, for
-    read backpressure), ``unread_body_closes`` and ``body_bytes_sent``;
+  * the connection feeds the request body: ``feed_body``, ``end_body`` (HTTP/1.1:
+    only if ``body_waiter`` is set), ``client_lost``, ``skip_unread_body``; reads
+    ``buffered`` (unread bytes, for read backpressure), ``unread_body_closes`` and
+    ``body_bytes_sent``;
   * the exchange writes through ``conn``: ``write``, ``write_parts``,
     ``flush_batch``, ``drain``, ``abort_after_write``, ``switch_protocols``; reports
     ``body_consumed``; asks ``declared_length``; reads ``closed``, ``peer_eof``,
-    ``write_paused``, ``state``, ``loop``, ``transport``.
+    ``write_paused``, ``batch``, ``state``, ``loop``, ``transport``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ class Exchange(ResponseExtensions):
     buffered = 0
     body_received = 0
     body_complete = False
-    _body_waiter: asyncio.Future[None] | None = None
+    #: What a handler waiting in receive_body awaits (the connection's on_message_complete
+    #: looks before calling end_body: most requests are complete before they start).
+    body_waiter: asyncio.Future[None] | None = None
     expect_continue = False
     _continue_sent = False
     discard_body = False
@@ -163,21 +166,21 @@ class Exchange(ResponseExtensions):
         else:
             self._chunks.append(chunk)
         self.buffered += len(chunk)
-        waiter = self._body_waiter
+        waiter = self.body_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def end_body(self) -> None:
         """The request body is complete."""
         self.body_complete = True
-        waiter = self._body_waiter
+        waiter = self.body_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def client_lost(self) -> None:
         """No more body will come (the client left, half-closed or broke its body):
         wake the handler if it waits for the body or for the disconnect."""
-        for waiter in (self._body_waiter, self._disconnect_waiter):
+        for waiter in (self.body_waiter, self._disconnect_waiter):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
@@ -214,9 +217,9 @@ class Exchange(ResponseExtensions):
             if self.expect_continue and not self._continue_sent and not self.response_started:
                 self._continue_sent = True
                 self.conn.write(CONTINUE_100)
-            self._body_waiter = self.conn.loop.create_future()
-            await self._body_waiter
-            self._body_waiter = None
+            self.body_waiter = self.conn.loop.create_future()
+            await self.body_waiter
+            self.body_waiter = None
 
     async def read_body(self) -> bytes:
         """The whole remaining body (bounded by Config.max_body_size)."""
@@ -315,7 +318,10 @@ class Exchange(ResponseExtensions):
                     b"" if self._no_body else body,
                 )
             )
-        conn.write(data)
+        if conn.batch is not None:
+            conn.write(data)
+        elif not conn.closed:
+            conn.transport.write(data)
 
     def start(
         self, status: int, header_block: bytes, content_length: int | None, close: bool = False

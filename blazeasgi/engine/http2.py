@@ -169,9 +169,9 @@ class H2Exchange(Exchange):
                 self._continue_sent = True
                 self.handle.send_informational(100)
                 self.h2.flush()
-            self._body_waiter = self.h2.loop.create_future()
-            await self._body_waiter
-            self._body_waiter = None
+            self.body_waiter = self.h2.loop.create_future()
+            await self.body_waiter
+            self.body_waiter = None
 
     async def wait_disconnect(self) -> None:
         if self.reset or self.h2.closed:
