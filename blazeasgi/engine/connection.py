@@ -321,10 +321,9 @@ class HTTPConnection(RequestChecks):
 
     # -- dispatch ------------------------------------------------------------------
     def _ended_cleanly(self, ex: Exchange) -> bool:
-        """Whether ``ex``, its handler returned, needs nothing of ``_finish`` but
-        ``_current = None``: response and body complete, the connection open and
-        kept alive, no access line to write. The common case, which data_received,
-        _run_next and _on_handler_done take without calling _finish."""
+        """Whether ``ex`` (its handler returned) needs no more of ``_finish`` than
+        ``_current = None``, which data_received, _run_next and _on_handler_done then
+        do inline: response and body complete, kept alive, open, no access line."""
         return (
             ex.response_complete
             and ex.keep_alive
