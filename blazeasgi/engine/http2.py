@@ -43,7 +43,7 @@ from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .http11 import NO_BODY_STATUSES, ResponseHead
 from .requestchecks import NOTED_FIELDS
-from .transports import release_drained, unread_bytes, wait_drained
+from .transports import drain_writes, release_drained, unread_bytes
 
 if TYPE_CHECKING:
     from .server import ServerState
@@ -140,8 +140,8 @@ class H2Exchange(Exchange):
     def switch_protocols(self, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
         raise AppError("there is no protocol switch on an HTTP/2 stream")
 
-    def _lost(self) -> None:
-        super()._lost()
+    def client_lost(self) -> None:
+        super().client_lost()
         waiter = self._window_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -158,7 +158,7 @@ class H2Exchange(Exchange):
             if chunks:
                 data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 self._chunks = None
-                self._buffered = 0
+                self.buffered = 0
                 self.h2.body_consumed()
                 return data, not self.body_complete
             if self.body_complete:
@@ -169,9 +169,9 @@ class H2Exchange(Exchange):
                 self._continue_sent = True
                 self.handle.send_informational(100)
                 self.h2.flush()
-            self._body_waiter = self.h2.loop.create_future()
-            await self._body_waiter
-            self._body_waiter = None
+            self.body_waiter = self.h2.loop.create_future()
+            await self.body_waiter
+            self.body_waiter = None
 
     async def wait_disconnect(self) -> None:
         if self.reset or self.h2.closed:
@@ -335,7 +335,7 @@ class H2Exchange(Exchange):
         if not self.h2.closed:
             self.handle.reset(error_code)
             self.h2.flush()
-        self._lost()
+        self.client_lost()
 
     def handler_done(self, result: Any, exc: BaseException | None) -> None:
         """The runner's callback (tasks.DoneCallback)."""
@@ -440,14 +440,14 @@ class HTTP2Connection(asyncio.Protocol):
             elif kind is EndOfMessage:
                 ex = streams.get(event.stream_id)  # type: ignore[union-attr]
                 if ex is not None:
-                    ex._end()
+                    ex.end_body()
             elif event is zttp.NEED_DATA:
                 return
             elif kind is zttp.RstStream:
                 ex = streams.get(event.stream_id)  # type: ignore[union-attr]
                 if ex is not None:
                     ex.reset = True
-                    ex._lost()
+                    ex.client_lost()
                     if not ex.dispatched:  # reset before its handler started: forget it
                         self._forget(ex)
             elif kind is zttp.WindowUpdate:
@@ -519,7 +519,7 @@ class HTTP2Connection(asyncio.Protocol):
         ex.respond(error.status, _TEXT_PLAIN, body)
 
     def _on_data(self, ex: H2Exchange, data: bytes) -> None:
-        ex._feed(data)
+        ex.feed_body(data)
         if ex.body_received > self._max_body:
             error = ProtocolError(413, "Content Too Large")
             ex.body_error = error
@@ -529,7 +529,7 @@ class HTTP2Connection(asyncio.Protocol):
                 ex.body_error = error
             ex.reset_stream(NO_ERROR if ex.response_complete else INTERNAL_ERROR)
             return
-        if ex._buffered > self.config.read_high_water and not self._body_paused:
+        if ex.buffered > self.config.read_high_water and not self._body_paused:
             # zttp returns the stream's window as it parses: stop reading the socket.
             self._body_paused = True
             self._set_reading()
@@ -538,7 +538,7 @@ class HTTP2Connection(asyncio.Protocol):
         """A handler read its stream's buffered body: resume reading if all are drained."""
         if self._body_paused:
             high = self.config.read_high_water
-            if all(ex._buffered <= high for ex in self.streams.values()):
+            if all(ex.buffered <= high for ex in self.streams.values()):
                 self._body_paused = False
                 self._set_reading()
 
@@ -705,19 +705,13 @@ class HTTP2Connection(asyncio.Protocol):
         release_drained(self._drain_waiters)
 
     async def drain(self) -> None:
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
-        if not self.write_paused:
-            return
-        await wait_drained(self.loop, self._drain_waiters)
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
+        await drain_writes(self, self._drain_waiters)
 
     # -- closing ---------------------------------------------------------------------------
     def eof_received(self) -> bool | None:
         for ex in list(self.streams.values()):
             ex.reset = True
-            ex._lost()
+            ex.client_lost()
         if not self.streams:
             self.close()
         return self.info.tls is None
@@ -725,7 +719,7 @@ class HTTP2Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = self.info.closed = True
         for ex in list(self.streams.values()):
-            ex._lost()
+            ex.client_lost()
             if not ex.dispatched:  # read in the same data as a connection error
                 self.streams.pop(ex.stream_id)
         release_drained(self._drain_waiters)
