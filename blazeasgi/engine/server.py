@@ -318,9 +318,11 @@ def defer_accept(sock: socket.socket, seconds: float) -> None:
     before forgetting it: the request resent after that is answered with a reset
     (wrk: read errors, nstat: TcpExtSyncookiesFailed). A deferring listener keeps
     a connection whose ACK it dropped until the deferral ends, and takes it in only
-    with its request. A client that connects and sends nothing reaches the server
-    after the deferral (then the keep-alive timeout closes it); HTTP clients always
-    speak first. No-op elsewhere (not Linux, UNIX sockets, ``seconds`` <= 0).
+    with its request; that takes a deferral past the pruned retries (8 s or more,
+    as the default head timeout is). A client that connects and sends nothing
+    reaches the server after the deferral (then the keep-alive timeout closes it);
+    HTTP clients always speak first. No-op elsewhere (not Linux, UNIX sockets,
+    ``seconds`` <= 0).
     """
     option = getattr(socket, "TCP_DEFER_ACCEPT", None)
     if option is None or seconds <= 0 or sock.family not in (socket.AF_INET, socket.AF_INET6):
