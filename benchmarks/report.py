@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,7 @@ def group_table(data: dict[str, Any], group: Group) -> str:
         header[5] = "errors"
     rows = []
     medians = _ok(data, group)
+    errors = _run_errors(data, group, http2)
     busy = {
         r["server"]: f"{statistics.median(r['server_cpu']):.0%}"
         for r in data["results"]
@@ -105,9 +106,7 @@ def group_table(data: dict[str, Any], group: Group) -> str:
                 fmt_bytes_rate(m["transfer_per_s"]),
                 fmt_latency(lat.get("p50")),
                 fmt_latency(lat.get("p99")),
-                _flag_errors(
-                    m["errors"] if http2 else m["connect_errors"] + m["read_errors"] + m["write_errors"]
-                ),
+                _flag_errors(errors.get(server, [])),
                 str(m["timeouts"]),
                 busy.get(server, NA),
                 ratio(data, group, server, "uvicorn"),
@@ -120,10 +119,29 @@ def group_table(data: dict[str, Any], group: Group) -> str:
     return markdown_table(header, rows, "lrrrrrrrrr")
 
 
-def _flag_errors(count: int) -> str:
-    """A socket error count for the table: any non-zero one stands out (connections
-    dropped under load are lost requests, whatever the req/s)."""
-    return f"**{count}** (!)" if count else "0"
+def _socket_errors(run: dict[str, Any], http2: bool) -> int:
+    if http2:  # h2load's failed, errored and timed-out requests and non-2xx answers
+        return int(run["errors"])
+    return int(run["connect_errors"] + run["read_errors"] + run["write_errors"])
+
+
+def _run_errors(data: dict[str, Any], group: Group, http2: bool = False) -> dict[str, list[int]]:
+    """Each server's errors in every measured run of ``group``, not just the median
+    run the other columns show: errors come and go between runs (issue 18)."""
+    return {
+        r["server"]: [_socket_errors(run, http2) for run in r.get("runs") or [r["median"]]]
+        for r in data["results"]
+        if (r["scenario"], r["connections"]) == group and r["status"] == "ok"
+    }
+
+
+def _flag_errors(counts: Sequence[int]) -> str:
+    """Socket errors per run for the table, "0" when there were none; any non-zero
+    count stands out (connections dropped under load are lost requests, whatever
+    the req/s): ``0 / **98** / 0 (!)``."""
+    if not any(counts):
+        return "0"
+    return " / ".join(f"**{n}**" if n else "0" for n in counts) + " (!)"
 
 
 def render_table(data: dict[str, Any]) -> str:
@@ -139,7 +157,8 @@ DEFAULT_NOTES = [
     "FastAPI app it extends.",
     "*vs Granian*: divided by Granian's on the same interface and app (Granian RSGI for native "
     "handlers and Robyn); a dash means that server was not in the run.",
-    "*socket errors*: wrk's connect + read + write errors, in bold with (!) when not zero; "
+    "*socket errors*: wrk's connect + read + write errors in each measured run (the other columns "
+    "are the median run's), in bold with (!) when any is not zero; "
     "*timeouts*: requests with no answer within wrk's timeout.",
     "*server CPU*: share of its one core the server process tree used during the measured runs "
     "(median); below 100% it was waiting on the other core (wrk, PostgreSQL).",

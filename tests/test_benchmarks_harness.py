@@ -490,8 +490,17 @@ def test_report_ratios_and_markdown() -> None:
         "120,000", "17.17 MiB/s", "450 µs", "900 µs", "0", "0", "98%", "2.00x", "1.50x",
     ]  # fmt: skip
     assert table[3].split("|")[8].strip() == wrk.NA  # no CPU figure recorded for that one
-    assert report._flag_errors(0) == "0"
-    assert report._flag_errors(3) == "**3** (!)"  # dropped connections stand out
+    assert report._flag_errors([0, 0, 0]) == "0"
+    assert report._flag_errors([3]) == "**3** (!)"  # dropped connections stand out
+    # Errors in any run show, not only in the median run the other columns come from.
+    for record in data["results"]:
+        if record["server"] == "blazeasgi-asgi" and record["connections"] == 100:
+            runs = [dict(record["median"]) for _ in range(3)]
+            runs[2]["read_errors"] = 98
+            record["runs"] = runs
+    rows = report.group_table(data, ("hello", 100)).splitlines()
+    row = next(line for line in rows if "blazeasgi-asgi" in line)
+    assert row.split("|")[6].strip() == "0 / 0 / **98** (!)"
     text = report.render_markdown(data, ["chart.png"])
     assert text.startswith("# test run, 2026-01-01")
     assert "server on CPU 0, wrk on CPU 1" in text and "Quick mode" in text

@@ -131,15 +131,17 @@ def app_errors(caplog: pytest.LogCaptureFixture, path: str) -> list[logging.LogR
 
 def test_idle_keep_alive_connection_is_closed(serve) -> None:
     srv = serve(app, keep_alive_timeout=1)
-    with srv.connect(timeout=5) as sock, srv.connect(timeout=5) as silent:
+    with srv.connect(timeout=5) as sock, srv.connect(timeout=5):
         client = Client(sock)
         client.send(get("/"))
         assert client.response().body == b"hi"
         client.send(get("/"))  # still open right after a response
         assert client.response().body == b"hi"
         assert client.is_closed(timeout=4)  # closed without a response
-        assert Client(silent).is_closed(timeout=2)  # never sent anything
-    assert wait_for(lambda: not srv.state.connections)
+        # Nor does it hold the one that never sent anything: on Linux the kernel
+        # keeps that until its first bytes (engine.server.defer_accept), elsewhere
+        # it is closed like the other.
+        assert wait_for(lambda: not srv.state.connections)
 
 
 def test_request_head_timeout_sends_408(serve) -> None:
@@ -259,6 +261,7 @@ def test_max_connections(serve) -> None:
 
         with srv.connect(timeout=3) as extra:
             over = Client(extra)
+            over.send(get("/"))  # the listener hands connections over with their first bytes
             resp = over.response()
             assert resp.status == 503 and resp.closes
             assert over.is_closed()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import socket
 from collections.abc import Callable, Coroutine
@@ -166,6 +167,7 @@ class Server:
 
         try:
             for sock in sockets:
+                defer_accept(sock, self.config.head_timeout)
                 if tls is None:
                     server = await loop.create_server(protocol, sock=sock, backlog=self.config.backlog)
                 else:
@@ -303,6 +305,32 @@ class Server:
             conn.sweep(now, keep_alive, head_timeout)
         state.runners.trim()
         self._schedule_tick()
+
+
+def defer_accept(sock: socket.socket, seconds: float) -> None:
+    """Have the kernel hand ``sock``'s connections over once their first bytes arrive
+    (Linux's TCP_DEFER_ACCEPT), waiting up to about ``seconds`` for them.
+
+    Issue 18: under overload the accept queue stays full for seconds, and the kernel
+    drops the handshake's last ACK and the request behind it; the client, connected,
+    resends the request later. Meanwhile the kernel retries its SYN-ACK, and once
+    the queue is long it gives such a half-open connection only two retries (7 s)
+    before forgetting it: the request resent after that is answered with a reset
+    (wrk: read errors, nstat: TcpExtSyncookiesFailed). A deferring listener keeps
+    a connection whose ACK it dropped until the deferral ends, and takes it in only
+    with its request; that takes a deferral past the pruned retries (8 s or more,
+    as the default head timeout is). A client that connects and sends nothing
+    reaches the server after the deferral (then the keep-alive timeout closes it);
+    HTTP clients always speak first. No-op elsewhere (not Linux, UNIX sockets,
+    ``seconds`` <= 0).
+    """
+    option = getattr(socket, "TCP_DEFER_ACCEPT", None)
+    if option is None or seconds <= 0 or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, option, math.ceil(seconds))
+    except OSError:  # pragma: no cover - a socket type that refuses it: serve without
+        pass
 
 
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
