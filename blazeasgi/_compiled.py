@@ -49,6 +49,8 @@ MODULES = (
     "blazeasgi.engine.exchange",
     "blazeasgi.engine.transports",
     # H2Exchange subclasses Exchange: a compiled class admits only compiled subclasses.
+    "blazeasgi.engine.h2exchange",
+    "blazeasgi.engine.h2fields",
     "blazeasgi.engine.http2",
     "blazeasgi.asgi.adapter",
 )

@@ -327,17 +327,25 @@ class Exchange(ResponseExtensions):
             )
         )
 
-    async def write(self, data: bytes, more: bool = True) -> None:
-        """Send part of the body, waiting while the client is not keeping up."""
+    def _body_goes_out(self, data: bytes, more: bool) -> bool:
+        """Check a body write against the response state (every protocol's ``write``
+        and ``write_file`` start here): AppError when out of order, False when
+        nothing is to be sent (the closing empty write, or a body that is not sent)."""
         if not self.response_started:
             raise AppError("response body sent before the response started")
         if self.response_complete:
             if data or more:
                 raise AppError("response already complete")
-            return
+            return False
         if self._no_body:  # HEAD, 204, 304: the app's body is not sent or checked
             if not more:
                 self.response_complete = True
+            return False
+        return True
+
+    async def write(self, data: bytes, more: bool = True) -> None:
+        """Send part of the body, waiting while the client is not keeping up."""
+        if not self._body_goes_out(data, more):
             return
         conn = self.conn
         if conn.closed:

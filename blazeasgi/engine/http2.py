@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING
 
 try:
     import zttp
@@ -39,9 +39,9 @@ except ImportError:  # pragma: no cover - the codec is an optional dependency
 from ..logs import log_access
 from .conninfo import ConnectionInfo
 from .endings import sweep
-from .errors import AppError, ClientDisconnected, ProtocolError
-from .exchange import Exchange
-from .http11 import NO_BODY_STATUSES, ResponseHead
+from .errors import ClientDisconnected, ProtocolError
+from .h2exchange import INTERNAL_ERROR, NO_ERROR, REFUSED_STREAM, TEXT_PLAIN, H2Exchange
+from .h2fields import FieldCache
 from .requestchecks import NOTED_FIELDS
 from .transports import release_drained, unread_bytes, wait_drained
 
@@ -54,12 +54,6 @@ access_logger = logging.getLogger("blazeasgi.access")
 #: The codec is installed: HTTP/2 can be served.
 AVAILABLE = zttp is not None
 
-# RFC 9113 §7 error codes.
-NO_ERROR = 0x0
-PROTOCOL_ERROR = 0x1
-INTERNAL_ERROR = 0x2
-REFUSED_STREAM = 0x7
-
 #: Streams a client may open on one connection; then GOAWAY (NO_ERROR), and it
 #: reconnects, as nginx does after keepalive_requests. zttp 0.0.35 ends a
 #: connection at its 4,097th stream with GOAWAY ENHANCE_YOUR_CALM, dropping the
@@ -67,279 +61,11 @@ REFUSED_STREAM = 0x7
 MAX_STREAMS_PER_CONNECTION = 4096 - 2 * 128
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
-#: Connection-specific fields, which HTTP/2 forbids (RFC 9113 §8.2.2).
-_CONNECTION_FIELDS = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
-)
-_TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
-#: Converted header blocks kept per connection (an app sends the same few).
-_FIELD_CACHE_SIZE = 64
-
-
-def fields_of(block: bytes) -> list[tuple[bytes, bytes]]:
-    """HTTP/1.1 header lines (validated, as http11.build_head makes them) as HTTP/2
-    fields: names lower-cased, connection-specific fields dropped."""
-    fields = []
-    for line in block.split(b"\r\n"):
-        if line:
-            name, _, value = line.partition(b": ")
-            name = name.lower()
-            if name not in _CONNECTION_FIELDS:
-                fields.append((name, value))
-    return fields
 
 
 def take_over(state: ServerState, info: ConnectionInfo, transport: asyncio.Transport, data: bytes) -> None:
     """Serve HTTP/2 on ``transport`` from here on; ``data``: the bytes read so far."""
     HTTP2Connection(state, info, transport).start(data)
-
-
-class H2Exchange(Exchange):
-    """One stream's request and response (the contract of exchange.py)."""
-
-    #: The stream was reset, by the client or by the server.
-    reset = False
-    _ended = False  # END_STREAM sent
-    _window_waiter: asyncio.Future[None] | None = None
-    _started_at = 0.0
-    #: Its handler was started (the stream is then the runner's until stream_done).
-    dispatched = False
-
-    def __init__(
-        self,
-        h2: HTTP2Connection,
-        stream_id: int,
-        method: str,
-        target: bytes,
-        headers: list[tuple[bytes, bytes]],
-    ) -> None:
-        # Exchange.__init__ is not called: its ``conn`` is the HTTP/1.1 connection,
-        # and every method that uses it is replaced here.
-        self.h2 = h2
-        self.info = h2.info
-        self.stream_id = stream_id
-        self.handle = h2.codec.stream(stream_id)
-        self.method = method
-        self.target = target
-        self.path, _, self.query_string = target.partition(b"?")
-        self.headers = headers
-        self.http_version = "2"
-        self.keep_alive = True
-        if method == "HEAD":
-            self._no_body = True
-
-    # -- connection facts ----------------------------------------------------------
-    @property
-    def disconnected(self) -> bool:
-        return self.reset or self.h2.closed
-
-    @property
-    def write_paused(self) -> bool:
-        return self.h2.write_paused or (self.handle.pending_bytes or 0) > self.h2.send_high_water
-
-    def switch_protocols(self, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
-        raise AppError("there is no protocol switch on an HTTP/2 stream")
-
-    def _lost(self) -> None:
-        super()._lost()
-        waiter = self._window_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _window_opened(self) -> None:
-        waiter = self._window_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # -- request body ----------------------------------------------------------------
-    async def receive_body(self) -> tuple[bytes, bool]:
-        while True:
-            chunks = self._chunks
-            if chunks:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = None
-                self._buffered = 0
-                self.h2.body_consumed()
-                return data, not self.body_complete
-            if self.body_complete:
-                return b"", False
-            if self.reset or self.h2.closed or self.body_error is not None:
-                raise ClientDisconnected("client disconnected before the body was read")
-            if self.expect_continue and not self._continue_sent and not self.response_started:
-                self._continue_sent = True
-                self.handle.send_informational(100)
-                self.h2.flush()
-            self._body_waiter = self.h2.loop.create_future()
-            await self._body_waiter
-            self._body_waiter = None
-
-    async def wait_disconnect(self) -> None:
-        if self.reset or self.h2.closed:
-            return
-        self._disconnect_waiter = self.h2.loop.create_future()
-        await self._disconnect_waiter
-
-    # -- response ----------------------------------------------------------------------
-    def _fields(self, header_block: bytes, content_length: int | None) -> list[tuple[bytes, bytes]]:
-        return self.h2.response_fields(header_block, content_length)
-
-    def respond(self, status: int, header_block: bytes, body: bytes, close: bool = False) -> None:
-        if self.response_started or self.body_error is not None:
-            self._refuse()
-        self.response_started = self.response_complete = True
-        self.status = status
-        if self.reset or self.h2.closed:
-            return
-        handle = self.handle
-        if status in NO_BODY_STATUSES:
-            handle.send_response(status, self._fields(header_block, None), True)
-        else:
-            self.bytes_sent = len(body)
-            fields = self._fields(header_block, len(body))
-            if self._no_body or not body:
-                handle.send_response(status, fields, True)
-            else:
-                handle.send_response(status, fields, False)
-                handle.send_data(body)
-                handle.end_message()
-        self._ended = True
-        h2 = self.h2
-        if not h2.receiving:  # (flush, inlined: every small response passes here)
-            h2.flush_now()
-
-    def start(
-        self, status: int, header_block: bytes, content_length: int | None, close: bool = False
-    ) -> None:
-        if self.response_started or self.body_error is not None:
-            self._refuse()
-        if not 100 <= status <= 599:
-            raise AppError(f"invalid HTTP status code {status!r}")
-        self.response_started = True
-        self.status = status
-        if status in NO_BODY_STATUSES:
-            self._no_body = True
-            content_length = None
-        elif content_length is not None:
-            self._remaining = content_length
-        if self.reset or self.h2.closed:
-            return
-        self._ended = self._no_body
-        self.handle.send_response(status, self._fields(header_block, content_length), self._no_body)
-        self.h2.flush()
-
-    async def write(self, data: bytes, more: bool = True) -> None:
-        if not self.response_started:
-            raise AppError("response body sent before the response started")
-        if self.response_complete:
-            if data or more:
-                raise AppError("response already complete")
-            return
-        if self._no_body:  # HEAD, 204, 304: the app's body is not sent or checked
-            if not more:
-                self.response_complete = True
-            return
-        if self.reset or self.h2.closed:
-            raise ClientDisconnected("client disconnected")
-        remaining = self._remaining
-        if remaining is not None:
-            remaining -= len(data)
-            self._remaining = remaining
-            if remaining < 0 or (not more and remaining > 0):
-                self.response_complete = True
-                self.reset_stream(INTERNAL_ERROR)
-                raise AppError(
-                    f"response body length does not match Content-Length "
-                    f"({'more' if remaining < 0 else 'less'} than declared)"
-                )
-        if not more:
-            self.response_complete = True
-        self.bytes_sent += len(data)
-        handle = self.handle
-        if data:
-            handle.send_data(data)
-        if not more:
-            handle.end_message()
-            self._ended = True
-        h2 = self.h2
-        h2.flush()
-        if h2.write_paused or (handle.pending_bytes or 0) > h2.send_high_water:
-            await self._wait_for_window()
-
-    async def _wait_for_window(self) -> None:
-        """Wait until the peer has taken what the codec holds for this stream."""
-        h2 = self.h2
-        while True:
-            if self.reset or h2.closed:
-                raise ClientDisconnected("client disconnected")
-            if h2.write_paused:
-                await h2.drain()
-            elif (self.handle.pending_bytes or 0) > h2.send_high_water:
-                self._window_waiter = h2.loop.create_future()
-                await self._window_waiter
-                self._window_waiter = None
-            else:
-                return
-
-    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        await self.write_file(file, offset, count)
-        await self.write(b"", more=False)
-
-    async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
-        """As Exchange.write_file, by reads and writes: HTTP/2 frames every byte."""
-        if not self.response_started:
-            raise AppError("response body sent before the response started")
-        if self.response_complete:
-            raise AppError("response already complete")
-        if self._no_body or count <= 0:
-            return
-        if self._remaining is not None and count > self._remaining:
-            self.response_complete = True
-            self.reset_stream(INTERNAL_ERROR)
-            raise AppError("response body length does not match Content-Length (more than declared)")
-        file.seek(offset)
-        left = count
-        while left > 0:
-            data = file.read(min(left, 65536))
-            if not data:
-                self.response_complete = True
-                self.reset_stream(INTERNAL_ERROR)
-                raise AppError("file shrank while being sent")
-            left -= len(data)
-            await self.write(data, more=True)
-
-    async def end_with_trailers(self, trailer_block: bytes) -> None:
-        if self._no_body or self.response_complete or not self.response_started:
-            await self.write(b"", more=False)
-            return
-        if self.reset or self.h2.closed:
-            raise ClientDisconnected("client disconnected")
-        self.response_complete = self._ended = True
-        self.handle.end_message(self.h2.fields(trailer_block))
-        self.h2.flush()
-
-    def send_informational(self, status: int, header_block: bytes) -> bool:
-        if not 100 <= status <= 199 or status == 101:
-            raise AppError(f"invalid informational status {status!r}")
-        if self.response_started or self.reset or self.h2.closed:
-            return False
-        self.handle.send_informational(status, self.h2.fields(header_block))
-        self.h2.flush()
-        return True
-
-    # -- engine side -----------------------------------------------------------------
-    def reset_stream(self, error_code: int) -> None:
-        """End the stream abruptly (RST_STREAM), waking anything waiting on it."""
-        if self.reset:
-            return
-        self.reset = True
-        if not self.h2.closed:
-            self.handle.reset(error_code)
-            self.h2.flush()
-        self._lost()
-
-    def handler_done(self, result: Any, exc: BaseException | None) -> None:
-        """The runner's callback (tasks.DoneCallback)."""
-        self.h2.stream_done(self, exc)
 
 
 class HTTP2Connection(asyncio.Protocol):
@@ -372,10 +98,7 @@ class HTTP2Connection(asyncio.Protocol):
         self._max_target = self.config.max_target_size
         self._max_headers = self.config.max_header_count
         self._max_body = self.config.max_body_size or (1 << 62)
-        self._field_cache: dict[bytes, list[tuple[bytes, bytes]]] = {}
-        self._default_block = b""
-        self._default_fields: list[tuple[bytes, bytes]] = []
-        self._response_cache: dict[tuple[bytes, int | None], list[tuple[bytes, bytes]]] = {}
+        self.field_cache = FieldCache()
         # Timeouts, as HTTPConnection keeps them (see connection.py and Server._on_tick):
         # an HTTP/2 connection with no open stream is idle; heads are not timed yet.
         self._idle_since = state.clock
@@ -516,7 +239,7 @@ class HTTP2Connection(asyncio.Protocol):
 
     def _answer_error(self, ex: H2Exchange, error: ProtocolError) -> None:
         body = error.message.encode("utf-8", "replace") + b"\n"
-        ex.respond(error.status, _TEXT_PLAIN, body)
+        ex.respond(error.status, TEXT_PLAIN, body)
 
     def _on_data(self, ex: H2Exchange, data: bytes) -> None:
         ex._feed(data)
@@ -589,9 +312,9 @@ class HTTP2Connection(asyncio.Protocol):
     def stream_done(self, ex: H2Exchange, exc: BaseException | None) -> None:
         """The stream's handler ended (``exc``: how it failed, if it did)."""
         if exc is not None:
-            self._handler_failed(ex, exc)
+            ex.failed(exc)
         elif not ex.response_complete:
-            self._unfinished(ex)
+            ex.unfinished()
         if self.state.access_log:
             self._log_access(ex)
         if not ex.body_complete and not ex.reset:
@@ -608,44 +331,6 @@ class HTTP2Connection(asyncio.Protocol):
                 return
         self.flush()
 
-    def _handler_failed(self, ex: H2Exchange, exc: BaseException) -> None:
-        if isinstance(exc, ClientDisconnected) and (ex.reset or self.closed or ex.body_error is not None):
-            pass  # the client left or broke its body: not the app's fault, no log
-        elif isinstance(exc, asyncio.CancelledError):
-            logger.error("Handler for %s %s was cancelled", ex.method, _show(ex.target))
-        else:
-            logger.error("Exception in handler for %s %s", ex.method, _show(ex.target), exc_info=exc)
-        if ex.reset or self.closed:
-            return
-        if not ex.response_started:
-            ex.respond(500, _TEXT_PLAIN, b"Internal Server Error")
-        elif not ex.response_complete:
-            ex.response_complete = True
-            ex.reset_stream(INTERNAL_ERROR)
-
-    def _unfinished(self, ex: H2Exchange) -> None:
-        """The handler returned without completing its response."""
-        if ex.reset or self.closed:
-            return
-        if not ex.response_started:
-            head: ResponseHead | None = ex.held
-            if head is not None:  # a head with no body
-                ex.start(ex.status, head.block, head.content_length)
-                if head.content_length:
-                    ex.response_complete = True
-                    ex.reset_stream(INTERNAL_ERROR)
-                else:
-                    ex.response_complete = ex._ended = True
-                    if not ex._no_body:
-                        ex.handle.end_message()
-                return
-            logger.error("Handler for %s %s returned without a response", ex.method, _show(ex.target))
-            ex.respond(500, _TEXT_PLAIN, b"Internal Server Error")
-            return
-        logger.error("Handler for %s %s returned before the response body ended", ex.method, _show(ex.target))
-        ex.response_complete = True
-        ex.reset_stream(INTERNAL_ERROR)
-
     def _log_access(self, ex: H2Exchange) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
             return
@@ -654,37 +339,6 @@ class HTTP2Connection(asyncio.Protocol):
         log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
 
     # -- writing -------------------------------------------------------------------------
-    def response_fields(self, header_block: bytes, content_length: int | None) -> list[tuple[bytes, bytes]]:
-        """A response's fields: Date/Server, content-length, the app's. An app
-        answers with the same few heads (and, when small, lengths) again and again,
-        so the lists are kept, until the Date block changes (once a second)."""
-        default = self.state.default_headers
-        if default is not self._default_block:
-            self._default_block = default
-            self._default_fields = fields_of(default)
-            self._response_cache.clear()
-        key = (header_block, content_length)
-        fields = self._response_cache.get(key)
-        if fields is None:
-            fields = list(self._default_fields)
-            if content_length is not None:
-                fields.append((b"content-length", b"%d" % content_length))
-            if header_block:
-                fields += self.fields(header_block)
-            if len(self._response_cache) >= _FIELD_CACHE_SIZE:
-                self._response_cache.clear()
-            self._response_cache[key] = fields
-        return fields
-
-    def fields(self, block: bytes) -> list[tuple[bytes, bytes]]:
-        cache = self._field_cache
-        fields = cache.get(block)
-        if fields is None:
-            if len(cache) >= _FIELD_CACHE_SIZE:
-                cache.clear()
-            fields = cache[block] = fields_of(block)
-        return fields
-
     def flush(self) -> None:
         """Send what the codec has queued, unless data_received will at its end."""
         if not self.receiving:
@@ -765,7 +419,3 @@ class HTTP2Connection(asyncio.Protocol):
     def sweep(self, now: float, keep_alive: float, head_timeout: float) -> None:
         """The server's once-a-second look: idle past the keep-alive timeout closes."""
         sweep(self, now, keep_alive, head_timeout)
-
-
-def _show(target: bytes) -> str:
-    return target.decode("latin-1")
