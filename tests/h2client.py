@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import collections
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import h2.config
 import h2.connection
 import h2.events
 import h2.settings
+import httpx
+
+if TYPE_CHECKING:
+    from .conftest import RunningServer
 
 
 @dataclass
@@ -178,3 +185,17 @@ class H2Client:
 
     def get(self, path: str = "/", **kwargs: object) -> Reply:
         return self.response(self.request("GET", path, **kwargs))  # type: ignore[arg-type]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` (state the server thread writes) until true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def responsive(server: RunningServer) -> bool:
+    """Another connection is still served."""
+    with httpx.Client(http1=False, http2=True, timeout=5) as client:
+        return client.get(server.url("/")).status_code == 200

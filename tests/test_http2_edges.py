@@ -227,7 +227,8 @@ def test_empty_trailers(server: RunningServer) -> None:
 
 
 # -- request bodies --------------------------------------------------------------------------
-def test_slow_body_reader_pauses_and_resumes_the_connection(serve: Serve, data_file: Path) -> None:
+def test_slow_body_reader_gets_the_whole_body(serve: Serve, data_file: Path) -> None:
+    """The stream's window opens as the handler reads (h2flow), a piece at a time."""
     server = serve(make_asgi_app(data_file), read_high_water=16384)
     client = client_for(server)
     stream_id = client.request("POST", "/slow-reader", end=False)

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .errors import AppError, ClientDisconnected
+from ..logs import log_access
+from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
+from .h2flow import INITIAL_WINDOW
 from .http11 import NO_BODY_STATUSES, ResponseHead
 
 if TYPE_CHECKING:
     from .http2 import HTTP2Connection
 
 logger = logging.getLogger("blazeasgi.error")
+access_logger = logging.getLogger("blazeasgi.access")
 
 # RFC 9113 §7 error codes.
 NO_ERROR = 0x0
@@ -47,6 +51,13 @@ class H2Exchange(Exchange):
     _started_at = 0.0
     #: Its handler was started (the stream is then the runner's until stream_done).
     dispatched = False
+    #: Receive-window credit the codec granted and the stream holds until its
+    #: handler has read what is buffered (see h2flow), and the credit given so far.
+    held_credit = 0
+    credit_given = INITIAL_WINDOW
+    #: When the request last made progress (opened, DATA), stamped as the sweep
+    #: reads stamps (endings.sweep); 0.0 once its body is complete.
+    body_since = 0.0
 
     def __init__(
         self,
@@ -102,7 +113,7 @@ class H2Exchange(Exchange):
                 data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 self._chunks = None
                 self._buffered = 0
-                self.h2.body_consumed()
+                self.h2.body_consumed(self)
                 return data, not self.body_complete
             if self.body_complete:
                 return b"", False
@@ -269,6 +280,25 @@ class H2Exchange(Exchange):
             self.handle.reset(error_code)
             self.h2.flush()
         self._lost()
+
+    def answer_error(self, error: ProtocolError) -> None:
+        """Answer the request with ``error`` (the engine refuses it)."""
+        self.respond(error.status, TEXT_PLAIN, error.message.encode("utf-8", "replace") + b"\n")
+
+    def fail_body(self, error: ProtocolError) -> None:
+        """The request body is refused (too large, timed out): answer ``error`` if
+        nothing was sent yet, end the stream; the handler's reads then fail."""
+        if not self.response_started:
+            self.answer_error(error)
+        self.body_error = error
+        self.reset_stream(NO_ERROR if self.response_complete else INTERNAL_ERROR)
+
+    def log_access(self) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        duration_ms = (perf_counter() - self._started_at) * 1000.0
+        body_bytes = 0 if self._no_body else self.bytes_sent
+        log_access(self.h2.config.access_log_format, self.info.client, self, body_bytes, duration_ms)
 
     def handler_done(self, result: Any, exc: BaseException | None) -> None:
         """The runner's callback (tasks.DoneCallback)."""

@@ -8,15 +8,16 @@ or, on the cleartext port, by the connection preface in a connection's first byt
 The codec is zttp (sans-IO, Zig core), chosen by measurement against h2
 (benchmarks/h2codec.py: parsing a GET's HEADERS and writing a HEADERS + DATA
 response costs ~3 us of CPU with zttp against ~140 us with h2). zttp answers SETTINGS
-and PING itself, enforces its own limits (128 concurrent streams, 64 KiB header
-lists) and returns receive-window credit as it parses, so:
+and PING itself, enforces its own limits (h2limits.py) and returns receive-window
+credit as it parses, so:
 
 * response bodies: what the peer's window does not take waits in the codec; a
   writer waits once more than ``write_high_water`` bytes wait there (a stalled
   reader costs that much per stream, plus one write);
-* request bodies: the codec cannot hold a stream's credit back, so once a stream
-  has ``read_high_water`` unread bytes the whole connection stops reading (as
-  HTTP/1.1 does) until its handler reads them.
+* request bodies: the engine holds back the codec's stream credit until the
+  stream's handler has read its body (h2flow.py), so a handler that does not read
+  costs at most one window (64 KiB) while the other streams flow; past
+  UNREAD_STREAMS such windows the connection stops reading the socket.
 
 Each stream's Exchange (``H2Exchange``) keeps the contract of exchange.py; its
 ``http_version`` is "2". A failed handler ends its stream with RST_STREAM (or a
@@ -36,12 +37,19 @@ try:
 except ImportError:  # pragma: no cover - the codec is an optional dependency
     zttp = None  # type: ignore[assignment]
 
-from ..logs import log_access
 from .conninfo import ConnectionInfo
 from .endings import sweep
 from .errors import ClientDisconnected, ProtocolError
-from .h2exchange import INTERNAL_ERROR, NO_ERROR, REFUSED_STREAM, TEXT_PLAIN, H2Exchange
+from .h2exchange import (
+    ENHANCE_YOUR_CALM,
+    FLOW_CONTROL_ERROR,
+    NO_ERROR,
+    REFUSED_STREAM,
+    H2Exchange,
+)
 from .h2fields import FieldCache
+from .h2flow import UNREAD_STREAMS, hold_credit, window_update
+from .h2limits import CODEC_HEADER_LIST, LAST_STREAM_ID, MAX_QUIET_BYTES, check_request, time_requests
 from .requestchecks import NOTED_FIELDS
 from .transports import release_drained, unread_bytes, wait_drained
 
@@ -49,7 +57,6 @@ if TYPE_CHECKING:
     from .server import ServerState
 
 logger = logging.getLogger("blazeasgi.error")
-access_logger = logging.getLogger("blazeasgi.access")
 
 #: The codec is installed: HTTP/2 can be served.
 AVAILABLE = zttp is not None
@@ -87,10 +94,10 @@ class HTTP2Connection(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         #: Inside data_received: writes wait for its one flush at the end.
         self.receiving = False
-        #: A stream's unread body is over read_high_water (see _on_data).
+        #: The streams' unread body is over _unread_limit: not reading (see _on_data).
         self._body_paused = False
         #: The transport is reading (see _set_reading).
-        self._reading = True
+        self.reading = True
         self._goaway_sent = False
         self._peer_goaway = False
         self._last_stream = 0
@@ -98,9 +105,19 @@ class HTTP2Connection(asyncio.Protocol):
         self._max_target = self.config.max_target_size
         self._max_headers = self.config.max_header_count
         self._max_body = self.config.max_body_size or (1 << 62)
+        max_head = self.config.max_head_size
+        self.max_field_bytes = max_head if max_head < CODEC_HEADER_LIST else 0
+        self._read_high = self.config.read_high_water
+        self._unread_limit = UNREAD_STREAMS * self._read_high
+        #: DATA was parsed since the last flush: the codec may have queued stream
+        #: WINDOW_UPDATEs, which the streams hold until read (h2flow).
+        self._credit_queued = False
+        #: Bytes read since the codec last reported an event (MAX_QUIET_BYTES).
+        self._quiet_bytes = 0
         self.field_cache = FieldCache()
         # Timeouts, as HTTPConnection keeps them (see connection.py and Server._on_tick):
-        # an HTTP/2 connection with no open stream is idle; heads are not timed yet.
+        # an HTTP/2 connection with no open stream is idle; requests are timed per
+        # stream (h2limits.time_requests).
         self._idle_since = state.clock
         self._head_since = 0.0
 
@@ -123,7 +140,13 @@ class HTTP2Connection(asyncio.Protocol):
         try:
             try:
                 codec.receive_data(data)
-                self._read_events(started)
+                if self._read_events(started):
+                    self._quiet_bytes = 0
+                else:
+                    self._quiet_bytes += len(data)
+                    if self._quiet_bytes > MAX_QUIET_BYTES:
+                        self._calm()
+                        return
             except zttp.ProtocolError as exc:
                 # The codec has queued its GOAWAY: send it and close.
                 logger.debug("HTTP/2 connection error: %s", exc)
@@ -145,12 +168,15 @@ class HTTP2Connection(asyncio.Protocol):
             return
         self.flush_now()
 
-    def _read_events(self, started: list[H2Exchange]) -> None:
+    def _read_events(self, started: list[H2Exchange]) -> int:
+        """Act on the codec's events; returns how many there were."""
         codec = self.codec
         streams = self.streams
         Request, Data, EndOfMessage = zttp.Request, zttp.Data, zttp.EndOfMessage
+        events = -1
         while True:
             event = codec.next_event()
+            events += 1
             kind = type(event)
             if kind is Request:
                 ex = self._on_request(event)  # type: ignore[arg-type]
@@ -165,7 +191,7 @@ class HTTP2Connection(asyncio.Protocol):
                 if ex is not None:
                     ex._end()
             elif event is zttp.NEED_DATA:
-                return
+                return events
             elif kind is zttp.RstStream:
                 ex = streams.get(event.stream_id)  # type: ignore[union-attr]
                 if ex is not None:
@@ -178,7 +204,7 @@ class HTTP2Connection(asyncio.Protocol):
             elif kind is zttp.GoAway:
                 self._peer_goaway = True
             elif event is zttp.CONNECTION_CLOSED:
-                return
+                return events
             # Settings and Ping: the codec answers them itself.
 
     def _on_request(self, event: zttp.Request) -> H2Exchange | None:
@@ -194,6 +220,8 @@ class HTTP2Connection(asyncio.Protocol):
         self._idle_since = 0.0
         if event.end_stream:
             ex.body_complete = True
+        else:
+            ex.body_since = self.state.clock
         names = dict(headers)  # (one C call; a loop over the names cost more)
         if not NOTED_FIELDS.isdisjoint(names):  # TE, proxy fields: see Exchange.noted_fields
             ex.noted_fields = True
@@ -205,7 +233,7 @@ class HTTP2Connection(asyncio.Protocol):
             self._forget(ex)
             return None
         self._streams_left -= 1
-        if self._streams_left <= 0:  # this one is served, and it is the last
+        if self._streams_left <= 0 or stream_id == LAST_STREAM_ID:  # served, and the last
             self.announce_shutdown()
         target = ex.target
         if (
@@ -213,57 +241,52 @@ class HTTP2Connection(asyncio.Protocol):
             and len(target) <= self._max_target
             and len(headers) <= self._max_headers
             and event.protocol is None
+            and not self.max_field_bytes
         ):
             return ex  # (CONNECT has no :path: zttp refuses it, or it has a :protocol)
-        error = self._check_request(ex, event)
+        error = check_request(self, ex, event)
         if error is not None:
-            self._answer_error(ex, error)
+            ex.answer_error(error)
             if not ex.body_complete:
                 ex.reset_stream(NO_ERROR)
             self._forget(ex)
             return None
         return ex
 
-    def _check_request(self, ex: H2Exchange, event: zttp.Request) -> ProtocolError | None:
-        """The engine's own limits and what it does not serve yet (cold unless broken)."""
-        target = ex.target
-        if len(target) > self._max_target:
-            return ProtocolError(414, "URI Too Long")
-        if len(ex.headers) > self._max_headers:
-            return ProtocolError(431, "Too many header fields")
-        if event.protocol is not None or ex.method == "CONNECT":
-            return ProtocolError(501, "CONNECT is not served over HTTP/2")
-        if target[:1] != b"/" and not (target == b"*" and ex.method == "OPTIONS"):
-            return ProtocolError(400, "Invalid request target")
-        return None
-
-    def _answer_error(self, ex: H2Exchange, error: ProtocolError) -> None:
-        body = error.message.encode("utf-8", "replace") + b"\n"
-        ex.respond(error.status, TEXT_PLAIN, body)
-
     def _on_data(self, ex: H2Exchange, data: bytes) -> None:
         ex._feed(data)
+        self._credit_queued = True
+        ex.body_since = self.state.clock
         if ex.body_received > self._max_body:
-            error = ProtocolError(413, "Content Too Large")
-            ex.body_error = error
-            if not ex.response_started:
-                ex.body_error = None
-                self._answer_error(ex, error)
-                ex.body_error = error
-            ex.reset_stream(NO_ERROR if ex.response_complete else INTERNAL_ERROR)
-            return
-        if ex._buffered > self.config.read_high_water and not self._body_paused:
-            # zttp returns the stream's window as it parses: stop reading the socket.
+            ex.fail_body(ProtocolError(413, "Content Too Large"))
+        elif ex.body_received > ex.credit_given:
+            # More than the window this stream was given (h2flow; the codec's is larger).
+            ex.body_error = ProtocolError(400, "Flow-control window exceeded")
+            ex.reset_stream(FLOW_CONTROL_ERROR)
+        elif ex._buffered > self._read_high and not self._body_paused and self._unread() > self._unread_limit:
+            # Every stream holds at most a window; this bounds their sum.
             self._body_paused = True
             self._set_reading()
 
-    def body_consumed(self) -> None:
-        """A handler read its stream's buffered body: resume reading if all are drained."""
+    def _unread(self) -> int:
+        return sum(ex._buffered for ex in self.streams.values())
+
+    def body_consumed(self, ex: H2Exchange) -> None:
+        """``ex``'s handler read all its buffered body: pass on the credit its stream
+        holds (h2flow), and resume reading if the connection had stopped."""
+        credit = ex.held_credit
+        if credit:
+            ex.held_credit = 0
+            if not ex.body_complete and not ex.reset and not self.closed:
+                ex.credit_given += credit
+                self.transport.write(window_update(ex.stream_id, credit))
         if self._body_paused:
-            high = self.config.read_high_water
-            if all(ex._buffered <= high for ex in self.streams.values()):
-                self._body_paused = False
-                self._set_reading()
+            self._check_unread()
+
+    def _check_unread(self) -> None:
+        if self._unread() <= self._unread_limit:
+            self._body_paused = False
+            self._set_reading()
 
     def _set_reading(self) -> None:
         """Read while no stream's body is backed up and the peer takes our writes.
@@ -273,8 +296,8 @@ class HTTP2Connection(asyncio.Protocol):
         reading the answers would otherwise grow our write buffer without bound.
         """
         reading = not self._body_paused and not self.write_paused
-        if reading != self._reading and not self.closed:
-            self._reading = reading
+        if reading != self.reading and not self.closed:
+            self.reading = reading
             if reading:
                 self.transport.resume_reading()
             else:
@@ -294,6 +317,8 @@ class HTTP2Connection(asyncio.Protocol):
         self.streams.pop(ex.stream_id, None)
         if not self.streams:
             self._idle_since = self.state.clock
+        if self._body_paused:
+            self._check_unread()
 
     def _dispatch(self, ex: H2Exchange) -> None:
         ex.dispatched = True
@@ -316,12 +341,14 @@ class HTTP2Connection(asyncio.Protocol):
         elif not ex.response_complete:
             ex.unfinished()
         if self.state.access_log:
-            self._log_access(ex)
+            ex.log_access()
         if not ex.body_complete and not ex.reset:
             # Answered before the request body ended: the client may stop sending
             # (RFC 9113 §8.1).
             ex.reset_stream(NO_ERROR)
         self.streams.pop(ex.stream_id, None)
+        if self._body_paused:
+            self._check_unread()
         if not self.streams:
             self._idle_since = self.state.clock
             if self.closed:
@@ -330,13 +357,6 @@ class HTTP2Connection(asyncio.Protocol):
                 self.close()
                 return
         self.flush()
-
-    def _log_access(self, ex: H2Exchange) -> None:
-        if not access_logger.isEnabledFor(logging.INFO):
-            return
-        duration_ms = (perf_counter() - ex._started_at) * 1000.0
-        body_bytes = 0 if ex._no_body else ex.bytes_sent
-        log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
 
     # -- writing -------------------------------------------------------------------------
     def flush(self) -> None:
@@ -347,6 +367,9 @@ class HTTP2Connection(asyncio.Protocol):
     def flush_now(self) -> None:
         data = self.codec.data_to_send()
         if data and not self.closed:
+            if self._credit_queued:
+                self._credit_queued = False
+                data = hold_credit(self.streams, data)
             self.transport.write(data)
 
     def pause_writing(self) -> None:
@@ -413,9 +436,21 @@ class HTTP2Connection(asyncio.Protocol):
     def unread_bytes(self) -> int:
         return unread_bytes(self.transport)
 
-    def timeout_head(self) -> None:  # pragma: no cover - HTTP/2 heads are not timed yet
+    def timeout_head(self) -> None:  # pragma: no cover - a connection's head is not timed
         self.close()
 
     def sweep(self, now: float, keep_alive: float, head_timeout: float) -> None:
-        """The server's once-a-second look: idle past the keep-alive timeout closes."""
+        """The server's once-a-second look. A request whose head or body stopped
+        coming times out as an HTTP/1.1 head does; a connection with no open stream
+        closes when idle past the keep-alive timeout (endings.sweep)."""
+        if self.streams:
+            time_requests(self, now, head_timeout)
         sweep(self, now, keep_alive, head_timeout)
+
+    def _calm(self) -> None:
+        """A flood (MAX_QUIET_BYTES): GOAWAY ENHANCE_YOUR_CALM, and close."""
+        logger.debug("HTTP/2 flood from %s: closing", self.info.client)
+        if not self._goaway_sent:
+            self._goaway_sent = True
+            self.codec.close(ENHANCE_YOUR_CALM, self._last_stream)
+        self.close()

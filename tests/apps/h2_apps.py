@@ -71,6 +71,17 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             SEEN["send_failed"] = True
             raise
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/read-later":  # reads nothing until SEEN["read"], then counts the body
+        while not SEEN.get("read"):
+            await asyncio.sleep(0.01)
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        await send(start)
+        await send({"type": "http.response.body", "body": str(size).encode()})
     elif path == "/wait-disconnect":
         await send(start)
         await send({"type": "http.response.body", "body": b"waiting", "more_body": True})
