@@ -9,6 +9,7 @@ budget) are in test_http2.py.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 
@@ -85,9 +86,13 @@ def test_highest_stream_id_ends_the_connection_gracefully(serve: Serve) -> None:
     assert responsive(server)
 
 
-def test_body_limit_refuses_one_stream_while_another_uploads(serve: Serve) -> None:
+def test_body_limit_refuses_one_stream_while_another_uploads(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
     """max_body_size is per stream: the stream past it gets 413 and is reset, the
-    upload beside it on the same connection completes."""
+    upload beside it on the same connection completes. The handler reading the
+    refused body sees a disconnect, and nothing is logged as its error."""
+    caplog.set_level(logging.ERROR, logger="blazeasgi.error")
     server = serve(h2_apps.asgi_app, max_body_size=100_000)
     client = h2c(server)
     beside = client.request("POST", "/count", body=b"a" * 50_000, end=False)
@@ -99,6 +104,7 @@ def test_body_limit_refuses_one_stream_while_another_uploads(serve: Serve) -> No
     assert client.response(large).status == 413
     client.send(beside, b"c" * 50_000, end=True)
     assert bytes(client.response(beside).body) == b"100000"
+    assert [r.getMessage() for r in caplog.records if r.name == "blazeasgi.error"] == []
 
 
 def test_header_list_past_max_head_size_is_431_for_that_stream(serve: Serve) -> None:
@@ -114,15 +120,18 @@ def test_header_list_past_max_head_size_is_431_for_that_stream(serve: Serve) -> 
 
 
 # -- request timeouts --------------------------------------------------------------------------
-def test_stalled_request_body_times_out_with_408(serve: Serve) -> None:
+def test_stalled_request_body_times_out_with_408(serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
     """A request whose body stops coming while the client could send it is answered
     408 after head_timeout, as a stalled HTTP/1.1 head is; the connection goes on.
-    Without the timeout the stream (and its handler) would wait for ever."""
+    The handler waiting for the body sees a disconnect (no error logged: it is the
+    client's doing). Without the timeout the stream would wait for ever."""
+    caplog.set_level(logging.ERROR, logger="blazeasgi.error")
     server = serve(h2_apps.asgi_app, head_timeout=1)
     client = h2c(server)
     stalled = client.request("POST", "/count", body=b"12345", end=False)
     assert client.response(stalled).status == 408
     assert client.get("/").status == 200
+    assert [r.getMessage() for r in caplog.records if r.name == "blazeasgi.error"] == []
 
 
 def test_connection_whose_streams_stalled_idles_out(serve: Serve) -> None:

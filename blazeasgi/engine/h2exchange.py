@@ -283,15 +283,27 @@ class H2Exchange(Exchange):
 
     def answer_error(self, error: ProtocolError) -> None:
         """Answer the request with ``error`` (the engine refuses it)."""
+        refused, self.body_error = self.body_error, None  # (respond refuses while set)
         self.respond(error.status, TEXT_PLAIN, error.message.encode("utf-8", "replace") + b"\n")
+        self.body_error = refused
 
     def fail_body(self, error: ProtocolError) -> None:
-        """The request body is refused (too large, timed out): answer ``error`` if
-        nothing was sent yet, end the stream; the handler's reads then fail."""
-        if not self.response_started:
-            self.answer_error(error)
+        """The request body is refused (too large, stalled); what came of it is dropped.
+
+        Before the handler starts, or once it has answered, the stream ends now
+        (``error`` answered if nothing was sent). While it runs unanswered, its reads
+        fail as if the client had gone and the client gets ``error`` when it ends, as
+        over HTTP/1.1 (Exchange._refuse): the app's own response is refused.
+        """
         self.body_error = error
-        self.reset_stream(NO_ERROR if self.response_complete else INTERNAL_ERROR)
+        self._chunks = None
+        self._buffered = 0
+        if self.response_started or not self.dispatched:
+            if not self.response_started:
+                self.answer_error(error)
+            self.reset_stream(NO_ERROR if self.response_complete else INTERNAL_ERROR)
+        else:
+            self._lost()
 
     def log_access(self) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
@@ -317,15 +329,22 @@ class H2Exchange(Exchange):
         if self.reset or h2.closed:
             return
         if not self.response_started:
-            self.respond(500, TEXT_PLAIN, b"Internal Server Error")
+            if self.body_error is not None:
+                self.answer_error(self.body_error)
+            else:
+                self.respond(500, TEXT_PLAIN, b"Internal Server Error")
         elif not self.response_complete:
             self.response_complete = True
             self.reset_stream(INTERNAL_ERROR)
 
     def unfinished(self) -> None:
         """The handler returned without completing its response: send a held head
-        (a response without a body), else a 500, else reset the stream."""
+        (a response without a body), else a 500, else reset the stream; the
+        refusal of its body instead, if it was refused (fail_body)."""
         if self.reset or self.h2.closed:
+            return
+        if not self.response_started and self.body_error is not None:
+            self.answer_error(self.body_error)
             return
         if not self.response_started:
             head: ResponseHead | None = self.held

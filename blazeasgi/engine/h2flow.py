@@ -69,7 +69,7 @@ def hold_credit(streams: dict[int, H2Exchange], data: bytes) -> bytes:
     data = take_stream_credit(data, credit)
     for stream_id, increment in credit.items():
         ex = streams.get(stream_id)
-        if ex is None or ex.body_complete or ex.reset:
+        if ex is None or ex.body_complete or ex.reset or ex.body_error is not None:
             continue  # no more body to come
         if ex._buffered:
             ex.held_credit += increment

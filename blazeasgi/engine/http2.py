@@ -254,8 +254,10 @@ class HTTP2Connection(asyncio.Protocol):
         return ex
 
     def _on_data(self, ex: H2Exchange, data: bytes) -> None:
-        ex._feed(data)
         self._credit_queued = True
+        if ex.body_error is not None:
+            return  # refused (fail_body): dropped, and its window stays shut
+        ex._feed(data)
         ex.body_since = self.state.clock
         if ex.body_received > self._max_body:
             ex.fail_body(ProtocolError(413, "Content Too Large"))
@@ -277,7 +279,7 @@ class HTTP2Connection(asyncio.Protocol):
         credit = ex.held_credit
         if credit:
             ex.held_credit = 0
-            if not ex.body_complete and not ex.reset and not self.closed:
+            if not ex.body_complete and not ex.reset and not self.closed and ex.body_error is None:
                 ex.credit_given += credit
                 self.transport.write(window_update(ex.stream_id, credit))
         if self._body_paused:
