@@ -92,12 +92,15 @@ class H2Client:
         return stream_id
 
     def send(self, stream_id: int, data: bytes, end: bool = False) -> None:
-        """Send body bytes, waiting for window as needed."""
+        """Send body bytes, waiting for window as needed; stops (sending nothing
+        more) once the server reset the stream."""
         view = memoryview(data)
         while view:
             window = self.conn.local_flow_control_window(stream_id)
             size = min(window, self.conn.max_outbound_frame_size, len(view))
             if size <= 0:
+                if self.replies[stream_id].reset is not None:
+                    return
                 self.receive()
                 continue
             self.conn.send_data(stream_id, bytes(view[:size]))

@@ -52,9 +52,9 @@ class H2Exchange(Exchange):
     #: Its handler was started (the stream is then the runner's until stream_done).
     dispatched = False
     #: Receive-window credit the codec granted and the stream holds until its
-    #: handler has read what is buffered (see h2flow), and the credit given so far.
+    #: handler has read what is buffered (see h2flow); the credit given so far is
+    #: ``credit_given`` (set in __init__: mypyc takes only literals as defaults).
     held_credit = 0
-    credit_given = INITIAL_WINDOW
     #: When the request last made progress (opened, DATA), stamped as the sweep
     #: reads stamps (endings.sweep); 0.0 once its body is complete.
     body_since = 0.0
@@ -78,6 +78,7 @@ class H2Exchange(Exchange):
         self.path, _, self.query_string = target.partition(b"?")
         self.headers = headers
         self.http_version = "2"
+        self.credit_given = INITIAL_WINDOW
         self.keep_alive = True
         if method == "HEAD":
             self._no_body = True
