@@ -343,6 +343,18 @@ class Exchange(ResponseExtensions):
             return False
         return True
 
+    def _off_length(self, data: bytes, more: bool) -> str | None:
+        """Count ``data`` against a declared Content-Length (``_remaining``): "more"
+        or "less" when the body overruns it or ends short, else None."""
+        remaining = self._remaining
+        if remaining is None:
+            return None
+        remaining -= len(data)
+        self._remaining = remaining
+        if remaining < 0:
+            return "more"
+        return "less" if not more and remaining > 0 else None
+
     async def write(self, data: bytes, more: bool = True) -> None:
         """Send part of the body, waiting while the client is not keeping up."""
         if not self._body_goes_out(data, more):
@@ -350,18 +362,12 @@ class Exchange(ResponseExtensions):
         conn = self.conn
         if conn.closed:
             raise ClientDisconnected("client disconnected")
-        remaining = self._remaining
-        if remaining is not None:
-            remaining -= len(data)
-            self._remaining = remaining
-            if remaining < 0 or (not more and remaining > 0):
-                self.response_complete = True
-                self.keep_alive = False
-                conn.abort_after_write()
-                raise AppError(
-                    f"response body length does not match Content-Length "
-                    f"({'more' if remaining < 0 else 'less'} than declared)"
-                )
+        off = self._off_length(data, more)
+        if off is not None:
+            self.response_complete = True
+            self.keep_alive = False
+            conn.abort_after_write()
+            raise AppError(f"response body length does not match Content-Length ({off} than declared)")
         if not more:
             self.response_complete = True
         self.bytes_sent += len(data)

@@ -189,17 +189,11 @@ class H2Exchange(Exchange):
             return
         if self.reset or self.h2.closed:
             raise ClientDisconnected("client disconnected")
-        remaining = self._remaining
-        if remaining is not None:
-            remaining -= len(data)
-            self._remaining = remaining
-            if remaining < 0 or (not more and remaining > 0):
-                self.response_complete = True
-                self.reset_stream(INTERNAL_ERROR)
-                raise AppError(
-                    f"response body length does not match Content-Length "
-                    f"({'more' if remaining < 0 else 'less'} than declared)"
-                )
+        off = self._off_length(data, more)
+        if off is not None:
+            self.response_complete = True
+            self.reset_stream(INTERNAL_ERROR)
+            raise AppError(f"response body length does not match Content-Length ({off} than declared)")
         if not more:
             self.response_complete = True
         self.bytes_sent += len(data)
