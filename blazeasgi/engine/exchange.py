@@ -165,6 +165,15 @@ class Exchange(ResponseExtensions):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
+    def _take_buffered(self) -> bytes:
+        """The body received and not yet read, as one piece; the buffer is then empty."""
+        chunks = self._chunks
+        self._chunks = None
+        self._buffered = 0
+        if not chunks:
+            return b""
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
     # -- request body (interface side) -------------------------------------------
     async def receive_body(self) -> tuple[bytes, bool]:
         """The next part of the body (everything buffered) and whether more follows.
@@ -172,11 +181,8 @@ class Exchange(ResponseExtensions):
         Raises ClientDisconnected if the client goes away before the body ends.
         """
         while True:
-            chunks = self._chunks
-            if chunks:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = None
-                self._buffered = 0
+            if self._chunks:
+                data = self._take_buffered()
                 self.conn._body_consumed()
                 return data, not self.body_complete
             if self.body_complete:

@@ -109,11 +109,8 @@ class H2Exchange(Exchange):
     # -- request body ----------------------------------------------------------------
     async def receive_body(self) -> tuple[bytes, bool]:
         while True:
-            chunks = self._chunks
-            if chunks:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = None
-                self._buffered = 0
+            if self._chunks:
+                data = self._take_buffered()
                 self.h2.body_consumed(self)
                 return data, not self.body_complete
             if self.body_complete:
