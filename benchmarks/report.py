@@ -62,7 +62,15 @@ def title(data: dict[str, Any], group: Group) -> str:
     scenario, conns = group
     info = data.get("scenarios", {}).get(scenario, {})
     request = f"{info.get('method', 'GET')} {info.get('path', '')}"
-    return f"{info.get('title', scenario)} ({request}), {conns} connections"
+    load = f"{conns} connections"
+    if info.get("protocol") == "h2c":
+        streams = info.get("streams", 1)
+        load += f", {streams} stream{'s' if streams != 1 else ''} each"
+    return f"{info.get('title', scenario)} ({request}), {load}"
+
+
+def is_http2(data: dict[str, Any], group: Group) -> bool:
+    return bool(data.get("scenarios", {}).get(group[0], {}).get("protocol") == "h2c")
 
 
 def group_table(data: dict[str, Any], group: Group) -> str:
@@ -78,6 +86,9 @@ def group_table(data: dict[str, Any], group: Group) -> str:
         "vs uvicorn",
         "vs Granian",
     ]
+    http2 = is_http2(data, group)
+    if http2:  # h2load: failed, reset, timed-out and non-2xx requests
+        header[5] = "errors"
     rows = []
     medians = _ok(data, group)
     busy = {
@@ -94,7 +105,9 @@ def group_table(data: dict[str, Any], group: Group) -> str:
                 fmt_bytes_rate(m["transfer_per_s"]),
                 fmt_latency(lat.get("p50")),
                 fmt_latency(lat.get("p99")),
-                _flag_errors(m["connect_errors"] + m["read_errors"] + m["write_errors"]),
+                _flag_errors(
+                    m["errors"] if http2 else m["connect_errors"] + m["read_errors"] + m["write_errors"]
+                ),
                 str(m["timeouts"]),
                 busy.get(server, NA),
                 ratio(data, group, server, "uvicorn"),
@@ -132,6 +145,14 @@ DEFAULT_NOTES = [
     "(median); below 100% it was waiting on the other core (wrk, PostgreSQL).",
     "Latency is not reported for pipelined runs: wrk's latency figures are invalid with pipelining.",
 ]
+HTTP2_NOTES = [
+    "HTTP/2 tables (h2c with prior knowledge, h2load -t1 with -m streams per connection): *errors* "
+    "counts every request that did not end with a 2xx (h2load's failed, errored and timed-out "
+    "requests and 3xx/4xx/5xx answers); requests still in flight when a timed run ends are neither "
+    "(a server that answered nothing shows 0 req/s and 0 errors); h2load gives no latency "
+    "percentiles. On HTTP/2, uvicorn "
+    "runs `--http zttp --http2` and Granian `--http auto`.",
+]
 
 
 def _pinning(value: Any) -> str:
@@ -142,6 +163,7 @@ def _pinning(value: Any) -> str:
 
 def render_markdown(data: dict[str, Any], charts: Iterable[str] = ()) -> str:
     s = data["settings"]
+    http2 = any(is_http2(data, group) for group in groups(data))
     lines = [
         f"# {data.get('title', 'blazeasgi benchmarks')}, {data['created']}",
         "",
@@ -152,6 +174,12 @@ def render_markdown(data: dict[str, Any], charts: Iterable[str] = ()) -> str:
         f"after {s['warmup']} s of warm-up per cell, median run shown; pinning: {_pinning(s['pinning'])}; "
         "one server worker, access logs off, keep-alive on; every server checked before load "
         "(same payload everywhere)."
+        + (
+            " HTTP/2 cells: h2load -t1 instead of wrk, h2c with prior knowledge, the same runs "
+            "(quick mode: one run of a fixed number of requests)."
+            if http2
+            else ""
+        )
         + (" **Quick mode: smoke-test figures, not for comparison.**" if s.get("quick") else ""),
         "",
         f"**Command:** `{data['command']}` ({data.get('elapsed_s', 0) / 60:.1f} min)",
@@ -166,7 +194,8 @@ def render_markdown(data: dict[str, Any], charts: Iterable[str] = ()) -> str:
         lines += ["## Verification", "", render_verification(data), ""]
     lines += ["## Results", "", render_table(data), ""]
     lines += ["## Notes", ""]
-    lines += [f"- {note}" for note in data.get("notes", DEFAULT_NOTES)]
+    notes = data.get("notes", DEFAULT_NOTES + (HTTP2_NOTES if http2 else []))
+    lines += [f"- {note}" for note in notes]
     servers = data.get("servers", {})
     if servers:
         lines += ["", "| server | interface | app |", "| --- | --- | --- |"]

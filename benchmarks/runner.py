@@ -16,9 +16,10 @@ import os
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from blazeasgi.benchprocess import (
 from blazeasgi.wrk import BenchError, find_wrk, fmt_latency, fmt_rps, median_result, run_wrk
 
 from . import report
+from .h2load import H2loadResult, find_h2load, h2c_request, median_h2load, run_h2load
 from .machine import ROOT, machine_info, process_tree_cpu_s
 from .scenarios import BY_NAME as SCENARIOS_BY_NAME
 from .scenarios import SCENARIOS, Scenario
@@ -106,15 +108,25 @@ def plan_cells(
     servers: Sequence[ServerSpec],
     quick: bool,
     connections: Sequence[int] | None = None,
+    http2_servers: Collection[str] | None = None,
 ) -> list[tuple[Scenario, int, ServerSpec]]:
-    """Cells ordered by scenario, then load level, then server: comparable runs close in time."""
+    """Cells ordered by scenario, then load level, then server: comparable runs close in time.
+
+    HTTP/2 scenarios go to the servers named in ``http2_servers`` (default: every server
+    of the HTTP/2 set).
+    """
     cells = []
     for scenario in scenarios:
         levels = connections or (scenario.quick_connections if quick else scenario.connections)
         for conns in levels:
             for server in servers:
-                if scenario.name in server.routes:
-                    cells.append((scenario, conns, server))
+                if scenario.route_name not in server.routes:
+                    continue
+                if scenario.http2 and not (
+                    server.name in http2_servers if http2_servers is not None else server.http2
+                ):
+                    continue
+                cells.append((scenario, conns, server))
     return cells
 
 
@@ -134,14 +146,19 @@ def run_cell(
     wrk_cpu: list[str],
     wrk: str,
 ) -> dict[str, Any]:
-    """One cell; never raises BenchError (a failure is recorded in the result)."""
+    """One cell; never raises BenchError (a failure is recorded in the result).
+
+    ``wrk`` is the load generator's path: h2load for an HTTP/2 scenario.
+    """
     record: dict[str, Any] = {"server": server.name, "scenario": scenario.name, "connections": conns}
+    if scenario.http2:
+        record.update(protocol=scenario.protocol, streams=scenario.streams)
     if hasattr(os, "getloadavg"):  # a noisy machine shows here, cell by cell
         record["load_average"] = round(os.getloadavg()[0], 2)
     port = free_port()
     proc = ServerProcess(
         server.name,
-        server.argv(port),
+        server.argv(port, http2=scenario.http2),
         port,
         env={**_base_env(), **server.process_env(port)},
         cwd=ROOT,
@@ -152,13 +169,23 @@ def run_cell(
     try:
         with proc:
             proc.wait_ready(scenario.path if scenario.method == "GET" else "/", timeout=30)
-            headers = {"Content-Type": scenario.content_type} if scenario.content_type else None
-            reply = http_request(port, scenario.path, scenario.method, scenario.body, headers)
+            if scenario.http2:
+                headers = dict(scenario.request_headers()) or None
+            else:
+                headers = {"Content-Type": scenario.content_type} if scenario.content_type else None
+            ask = h2c_request if scenario.http2 else http_request
+            reply = ask(port, scenario.path, scenario.method, scenario.body, headers)
             problem = scenario.check(reply)
             if problem:
                 raise BenchError(f"wrong answer to {scenario.method} {scenario.path}: {problem}")
             record["server_header"] = reply.header("server")
             url = f"http://127.0.0.1:{port}{scenario.path}"
+            if scenario.http2:
+                record.update(_load_h2(scenario, conns, url, settings, proc, wrk_cpu, wrk))
+                if proc.proc is not None and proc.proc.poll() is not None:
+                    raise BenchError(f"{server.name} died under load: {proc.output()}")
+                record["elapsed_s"] = round(time.monotonic() - t0, 1)
+                return record
             script = scenario.script()
             load = {
                 "wrk": wrk,
@@ -208,10 +235,75 @@ def run_cell(
     return record
 
 
+def _load_h2(
+    scenario: Scenario,
+    conns: int,
+    url: str,
+    settings: dict[str, Any],
+    proc: ServerProcess,
+    h2load_cpu: list[str],
+    h2load: str,
+) -> dict[str, Any]:
+    """An HTTP/2 cell's load: h2load, as wrk for HTTP/1.1 (warm-up, N timed runs, the
+    median kept, the server's CPU share per run); quick mode: one run of
+    ``scenario.quick_requests`` requests, no warm-up."""
+
+    def once(duration: int | None, requests: int | None = None) -> H2loadResult:
+        return run_h2load(
+            url, conns, scenario.streams, duration=duration, requests=requests, body=scenario.body,
+            headers=scenario.request_headers(), h2load=h2load, threads=settings["threads"],
+            prefix=h2load_cpu,
+        )  # fmt: skip
+
+    fixed = settings["quick"] and scenario.quick_requests > 0
+    if settings["warmup"] and not fixed:
+        once(settings["warmup"])
+        time.sleep(SETTLE_S)
+    runs: list[H2loadResult] = []
+    busy = []
+    pid = proc.proc.pid if proc.proc is not None else None
+    for _ in range(1 if fixed else settings["runs"]):
+        before = process_tree_cpu_s(pid) if pid else None
+        started = time.monotonic()
+        # h2load wants at least one request per connection.
+        runs.append(once(None, max(scenario.quick_requests, conns)) if fixed else once(settings["duration"]))
+        after = process_tree_cpu_s(pid) if pid else None
+        if before is not None and after is not None:
+            busy.append(round((after - before) / (time.monotonic() - started), 3))
+        if not fixed:
+            time.sleep(SETTLE_S)
+    best = median_h2load(runs)
+    record: dict[str, Any] = {
+        "status": "ok",
+        "median": best.to_dict(),
+        "runs": [r.to_dict() for r in runs],
+        "rps_all": [round(r.rps, 1) for r in runs],
+    }
+    if busy:
+        record["server_cpu"] = busy
+    return record
+
+
 def cpu_note(record: dict[str, Any]) -> str:
     """ ", server CPU 97%": the median share of its core the server used under load."""
     busy = record.get("server_cpu")
     return f", server CPU {statistics.median(busy):.0%}" if busy else ""
+
+
+def _scenario_info(scenario: Scenario) -> dict[str, Any]:
+    info: dict[str, Any] = {"title": scenario.title, "path": scenario.path, "method": scenario.method}
+    if scenario.http2:
+        info.update(protocol=scenario.protocol, streams=scenario.streams)
+    return info
+
+
+def h2load_version(h2load: str) -> str | None:
+    """ "h2load nghttp2/1.52.0", as recorded with the machine."""
+    try:
+        out = subprocess.run([h2load, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else None
 
 
 def _base_env() -> dict[str, str]:
@@ -255,11 +347,6 @@ def _main(argv: Sequence[str] | None) -> int:
             note = "" if srv.default else " (not in the default set)"
             print(f"server   {srv.name:<20} {srv.server} {srv.interface}, app {srv.target}{note}")
         return 0
-    try:
-        wrk = find_wrk()
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     mode = QUICK if args.quick else FULL
     settings = {
         "quick": args.quick,
@@ -272,6 +359,27 @@ def _main(argv: Sequence[str] | None) -> int:
     scenarios = _pick(args.scenarios, SCENARIOS_BY_NAME, SCENARIOS, "scenario")
     servers = _pick(args.servers, SERVERS_BY_NAME, [s for s in SERVERS if s.default], "server")
     connections = [int(c) for c in args.connections.split(",")] if args.connections else None
+    # wrk for HTTP/1.1, h2load for HTTP/2. A missing wrk stops the run; a missing h2load
+    # only drops the HTTP/2 scenarios, unless they are all that was asked for.
+    tools: dict[str, str] = {}
+    skipped_scenarios: dict[str, str] = {}
+    try:
+        if any(not s.http2 for s in scenarios):
+            tools["http/1.1"] = find_wrk()
+        if any(s.http2 for s in scenarios):
+            try:
+                tools["h2c"] = find_h2load()
+            except BenchError as exc:
+                if "http/1.1" not in tools:
+                    raise
+                for s in scenarios:
+                    if s.http2:
+                        skipped_scenarios[s.name] = str(exc)
+                scenarios = [s for s in scenarios if not s.http2]
+                print(f"skip the HTTP/2 scenarios: {exc}")
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     skipped: dict[str, str] = {}
     available = []
@@ -282,7 +390,16 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"skip {server.name}: {why}")
         else:
             available.append(server)
-    cells = plan_cells(scenarios, available, args.quick, connections)
+    http2_servers = set()
+    if any(s.http2 for s in scenarios):
+        for server in available:
+            why = server.missing_http2()
+            if why is None:
+                http2_servers.add(server.name)
+            elif server.http2:
+                skipped[f"{server.name} (HTTP/2)"] = why
+                print(f"skip {server.name} on HTTP/2: {why}")
+    cells = plan_cells(scenarios, available, args.quick, connections, http2_servers)
     if not cells:
         print("error: nothing to run (no installed server serves the chosen scenarios)", file=sys.stderr)
         return 2
@@ -309,7 +426,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "command": "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "machine": machine_info(),
         "settings": settings,
-        "scenarios": {s.name: {"title": s.title, "path": s.path, "method": s.method} for s in scenarios},
+        "scenarios": {s.name: _scenario_info(s) for s in scenarios},
         "servers": {
             s.name: {
                 "server": s.server,
@@ -323,17 +440,25 @@ def _main(argv: Sequence[str] | None) -> int:
         "skipped_servers": skipped,
         "results": [],
     }
+    if skipped_scenarios:
+        data["skipped_scenarios"] = skipped_scenarios
+    if "h2c" in tools:
+        data["machine"]["h2load"] = h2load_version(tools["h2c"])
     t0 = time.monotonic()
     failures = 0
     try:
         for i, (scenario, conns, server) in enumerate(cells, 1):
             print(f"[{i}/{len(cells)}] {server.name} {scenario.name} c={conns} …", end=" ", flush=True)
-            record = run_cell(scenario, conns, server, settings, server_cpu, wrk_cpu, wrk)
+            tool = tools[scenario.protocol]
+            record = run_cell(scenario, conns, server, settings, server_cpu, wrk_cpu, tool)
             data["results"].append(record)
             if record["status"] == "ok":
                 m = record["median"]
-                errors = m["connect_errors"] + m["read_errors"] + m["write_errors"]
-                extra = f", {errors} socket errors" if errors else ""
+                if scenario.http2:  # h2load: every request that did not end with a 2xx
+                    extra = f", {m['errors']} errors" if m["errors"] else ""
+                else:
+                    errors = m["connect_errors"] + m["read_errors"] + m["write_errors"]
+                    extra = f", {errors} socket errors" if errors else ""
                 extra += f", {m['timeouts']} timeouts" if m["timeouts"] else ""
                 p99 = m["latency_us"].get("p99")
                 extra = (f", p99 {fmt_latency(p99)}" if p99 is not None else "") + extra + cpu_note(record)

@@ -90,11 +90,32 @@ class Scenario:
     headers: tuple[tuple[str, str], ...] = ()
     #: HTTP/1.0 requests (a new connection per request unless keep-alive is asked).
     http10: bool = False
+    #: HTTP/2 with prior knowledge (h2c), driven by h2load instead of wrk.
+    http2: bool = False
+    #: h2load's ``-m``: requests in flight on each HTTP/2 connection.
+    streams: int = 1
+    #: HTTP/2 in quick mode: this many requests (``-n``) in one run, no warm-up, instead
+    #: of timed runs (the CI smoke run stays a few seconds per server).
+    quick_requests: int = 0
+    #: The route it requests, when it shares one with another scenario (the apps'
+    #: APP_ROUTES name routes by their HTTP/1.1 scenario).
+    route: str = ""
+
+    @property
+    def route_name(self) -> str:
+        return self.route or self.name
+
+    @property
+    def protocol(self) -> str:
+        return "h2c" if self.http2 else "http/1.1"
+
+    def request_headers(self) -> tuple[tuple[str, str], ...]:
+        """Extra request header fields, with the content type when there is a body."""
+        ctype = (("Content-Type", self.content_type),) if self.content_type else ()
+        return (*self.headers, *ctype)
 
     def script(self) -> str:
-        headers = dict(self.headers)
-        if self.content_type:
-            headers["Content-Type"] = self.content_type
+        headers = dict(self.request_headers())
         return lua_script(self.method, self.body, headers or None, self.pipeline, self.http10)
 
 
@@ -144,5 +165,54 @@ SCENARIOS: list[Scenario] = [
     Scenario("download", "1 MiB streamed download", "/download", (32,), (32,), check_download),
     Scenario("items", "FastAPI path param + pydantic response", "/items/42", (100,), (100,), check_item),
 ]
+
+
+def _h2_hello(streams: int) -> Scenario:
+    return Scenario(
+        f"h2-hello-m{streams}",
+        f"HTTP/2 (h2c) hello world, {streams} stream{'s' if streams > 1 else ''} per connection",
+        "/",
+        (100, 1000),
+        (100,) if streams == 10 else (),
+        check_hello,
+        http2=True,
+        streams=streams,
+        quick_requests=5000,
+        route="hello",
+    )
+
+
+#: HTTP/2 through h2load, h2c with prior knowledge (benchmarks/h2load.py). Quick mode
+#: runs only h2-hello-m10 (unless --connections names levels), for a fixed number of
+#: requests: a few seconds per server, most of it the server's start.
+H2_SCENARIOS: list[Scenario] = [
+    *(_h2_hello(streams) for streams in (1, 10, 100)),
+    Scenario(
+        "h2-download",
+        "HTTP/2 (h2c) 1 MiB streamed download, 1 stream per connection",
+        "/download",
+        (32,),
+        (),
+        check_download,
+        http2=True,
+        quick_requests=32,
+        route="download",
+    ),
+    Scenario(
+        "h2-echo",
+        "HTTP/2 (h2c) POST echo, 4 KiB body, 1 stream per connection",
+        "/echo",
+        (100,),
+        (),
+        _expect_body(ECHO_BODY, "application/octet-stream"),
+        method="POST",
+        body=ECHO_BODY,
+        content_type="application/octet-stream",
+        http2=True,
+        quick_requests=2000,
+        route="echo",
+    ),
+]
+SCENARIOS += H2_SCENARIOS
 
 BY_NAME = {s.name: s for s in SCENARIOS}

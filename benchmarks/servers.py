@@ -60,6 +60,8 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     stop_signal: signal.Signals = signal.SIGTERM
     app_target: str = ""  # module:attribute, when not the shared app named by ``app``
+    #: Runs the HTTP/2 scenarios too (h2c with prior knowledge; see ``_h2_flags``).
+    http2: bool = False
 
     @property
     def target(self) -> str:
@@ -80,8 +82,25 @@ class ServerSpec:
                 return f"{module} is not installed ({how})"
         return None
 
-    def argv(self, port: int) -> list[str]:
-        return self.command(self, port)
+    def missing_http2(self) -> str | None:
+        """Why this server cannot serve the HTTP/2 scenarios here, or None."""
+        if not self.http2:
+            return f"{self.name} is not in the HTTP/2 set"
+        module = H2_NEEDS.get(self.server)
+        if module and not module_available(module):
+            return f"{module} is not installed (pip install {module}): needed for HTTP/2"
+        return None
+
+    def argv(self, port: int, http2: bool = False) -> list[str]:
+        """The command line; ``http2``: as started for the HTTP/2 scenarios."""
+        argv = self.command(self, port)
+        for flag, value in H2_FLAGS.get(self.server, {}).items() if http2 else ():
+            at = argv.index(flag) if flag in argv else -1
+            if at < 0:
+                argv += [flag, *([value] if value else [])]
+            elif value:
+                argv[at + 1] = value
+        return argv
 
     def process_env(self, port: int) -> dict[str, str]:
         env = dict(self.env)
@@ -132,29 +151,44 @@ def _floor(spec: ServerSpec, port: int) -> list[str]:
     return [PY, "-m", spec.target, "--host", "127.0.0.1", "--port", str(port), "--backlog", BACKLOG]
 
 
+#: What changes on a server's command line for the HTTP/2 scenarios (flag: value; a flag
+#: without a value is added). blazeasgi serves h2c whenever zttp is installed (``--http2``
+#: is its default, spelled out; ``missing_http2`` checks for zttp). uvicorn 0.54 serves
+#: HTTP/2 only through its zttp protocol (``--http zttp --http2``). Granian ``--http auto``
+#: takes h2c prior knowledge and HTTP/1.1 (``--http 2`` would refuse the harness's HTTP/1.1
+#: readiness probe). Hypercorn takes h2c prior knowledge as it is.
+H2_FLAGS: dict[str, dict[str, str]] = {
+    "blazeasgi": {"--http2": ""},
+    "uvicorn": {"--http": "zttp", "--http2": ""},
+    "granian": {"--http": "auto"},
+}
+#: The module each server needs for HTTP/2 beyond itself.
+H2_NEEDS = {"blazeasgi": "zttp", "uvicorn": "zttp", "hypercorn": "h2"}
+
 UVICORN = "pip install 'uvicorn[standard]'"
 GRANIAN = "pip install granian"
 ROBYN = "pip install robyn; not in the bench extra: it pins uvloop~=0.22.1 for every server"
 
 SERVERS: list[ServerSpec] = [
     ServerSpec("blazeasgi-native", "blazeasgi", "native", "native", _blazeasgi, "pip install -e .",
-               "uvicorn-raw", "granian-rsgi"),
+               "uvicorn-raw", "granian-rsgi", http2=True),
     ServerSpec("blazeasgi-asgi", "blazeasgi", "asgi", "raw", _blazeasgi, "pip install -e .",
-               "uvicorn-raw", "granian-asgi"),
+               "uvicorn-raw", "granian-asgi", http2=True),
     ServerSpec("blazeasgi-starlette", "blazeasgi", "asgi", "starlette", _blazeasgi, "pip install -e .",
                "uvicorn-starlette", "granian-starlette"),
     ServerSpec("blazeasgi-fastapi", "blazeasgi", "asgi", "fastapi", _blazeasgi, "pip install -e .",
-               "uvicorn-fastapi", "granian-fastapi"),
+               "uvicorn-fastapi", "granian-fastapi", http2=True),
     ServerSpec("blazeasgi-mixed", "blazeasgi", "mixed", "mixed", _blazeasgi, "pip install -e .",
                "uvicorn-fastapi", "granian-fastapi"),
-    ServerSpec("uvicorn-raw", "uvicorn", "asgi", "raw", _uvicorn, UVICORN, None, "granian-asgi"),
+    ServerSpec("uvicorn-raw", "uvicorn", "asgi", "raw", _uvicorn, UVICORN, None, "granian-asgi", http2=True),
     ServerSpec("uvicorn-starlette", "uvicorn", "asgi", "starlette", _uvicorn, UVICORN, None,
                "granian-starlette"),
-    ServerSpec("uvicorn-fastapi", "uvicorn", "asgi", "fastapi", _uvicorn, UVICORN, None, "granian-fastapi"),
-    ServerSpec("granian-asgi", "granian", "asgi", "raw", _granian, GRANIAN, "uvicorn-raw", None),
-    ServerSpec("granian-rsgi", "granian", "rsgi", "rsgi", _granian, GRANIAN, "uvicorn-raw", None),
+    ServerSpec("uvicorn-fastapi", "uvicorn", "asgi", "fastapi", _uvicorn, UVICORN, None, "granian-fastapi",
+               http2=True),
+    ServerSpec("granian-asgi", "granian", "asgi", "raw", _granian, GRANIAN, "uvicorn-raw", None, http2=True),
+    ServerSpec("granian-rsgi", "granian", "rsgi", "rsgi", _granian, GRANIAN, "uvicorn-raw", None, http2=True),
     ServerSpec("hypercorn-raw", "hypercorn", "asgi", "raw", _hypercorn, "pip install hypercorn",
-               "uvicorn-raw", "granian-asgi"),
+               "uvicorn-raw", "granian-asgi", http2=True),
     # Robyn ignores SIGTERM (it would be killed after 10 s); SIGINT stops it at once.
     ServerSpec("robyn", "robyn", "robyn", "robyn", _robyn, ROBYN,
                "uvicorn-raw", "granian-rsgi", stop_signal=signal.SIGINT),
@@ -165,7 +199,7 @@ SERVERS: list[ServerSpec] = [
     # The floor (not a server): a bare uvloop Protocol writing fixed bytes, hello only.
     ServerSpec("uvloop-floor", "uvloop", "floor", "floor", _floor, "pip install uvloop", default=False),
     ServerSpec("granian-fastapi", "granian", "asgi", "fastapi", _granian, GRANIAN, "uvicorn-fastapi", None,
-               default=False),
+               default=False, http2=True),
 ]  # fmt: skip
 
 BY_NAME = {s.name: s for s in SERVERS}

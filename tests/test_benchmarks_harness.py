@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -943,3 +944,223 @@ def test_new_connection_scenarios_open_a_connection_per_request(serve: Any, name
     versions = {version for version, _ in seen}
     assert versions == ({"1.0"} if name == "hello-http10" else {"1.1"})
     assert len({id(info) for _, info in seen}) == len(seen)  # one connection per request
+
+
+# -- HTTP/2: h2load output, commands, cells, a real run -------------------------------------------
+
+#: h2load 1.52 (Debian 12), timed run (-D 1 -c 2 -m 10) against blazeasgi native, as printed.
+H2LOAD_TIMED = """starting benchmark...
+spawning thread #0: 2 total client(s). Timing-based test with 0s of warm-up time \
+and 1s of main duration for measurements.
+Warm-up started for thread #0.
+progress: 50% of clients started
+progress: 100% of clients started
+Warm-up phase is over for thread #0.
+Main benchmark duration is started for thread #0.
+Application protocol: h2c
+Process Request Failure:1
+Process Request Failure:2
+Main benchmark duration is over for thread #0. Stopping all clients.
+Stopped all clients for thread #0
+
+finished in 1.00s, 7680.00 req/s, 2.10MB/s
+requests: 7680 total, 7680 started, 7680 done, 7680 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 7680 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 2.10MB (2204290) total, 1.81MB (1896960) headers (space savings 13.64%), 97.50KB (99840) data
+                     min         max         mean         sd        +/- sd
+time for request:      161us      8.17ms       714us      1.18ms    89.44%
+time for connect:       67us        97us        82us        21us   100.00%
+time to 1st byte:     7.76ms      7.93ms      7.84ms       118us   100.00%
+req/s           :   13694.27    13716.21    13705.24       15.51   100.00%
+"""
+
+#: -n 20 against a path the app does not serve: every answer a 404.
+H2LOAD_404 = """starting benchmark...
+spawning thread #0: 2 total client(s). 20 total requests
+Application protocol: h2c
+progress: 100% done
+
+finished in 5.65ms, 3540.45 req/s, 421.12KB/s
+requests: 20 total, 20 started, 20 done, 0 succeeded, 20 failed, 0 errored, 0 timeout
+status codes: 0 2xx, 0 3xx, 20 4xx, 0 5xx
+traffic: 2.38KB (2436) total, 1.58KB (1620) headers (space savings 26.36%), 180B (180) data
+                     min         max         mean         sd        +/- sd
+time for request:      574us       700us       642us        56us    70.00%
+"""
+
+#: -n 20 against a closed port: no connection, h2load still exits 0.
+H2LOAD_REFUSED = """starting benchmark...
+spawning thread #0: 2 total client(s). 20 total requests
+
+finished in 231us, 0.00 req/s, 0B/s
+requests: 20 total, 0 started, 0 done, 0 succeeded, 20 failed, 20 errored, 0 timeout
+status codes: 0 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 0B (0) total, 0B (0) headers (space savings 0.00%), 0B (0) data
+                     min         max         mean         sd        +/- sd
+time for request:        0us         0us         0us         0us     0.00%
+"""
+
+H2LOAD_PATH = shutil.which("h2load")
+
+
+def test_parse_h2load_output_timed_run() -> None:
+    from benchmarks.h2load import parse_h2load_output
+
+    result = parse_h2load_output(H2LOAD_TIMED)
+    assert (result.duration_s, result.rps, result.done, result.errors) == (1.0, 7680.0, 7680, 0)
+    assert result.protocol == "h2c" and result.bytes == 2204290 and result.started == 7680
+    assert result.statuses == {"2xx": 7680, "3xx": 0, "4xx": 0, "5xx": 0}
+    assert result.request_time_us == {"min": 161.0, "max": 8170.0, "mean": 714.0}
+    record = result.to_dict()
+    # The keys the tables and charts read for a wrk run, and no latency percentiles.
+    assert record["rps"] == 7680.0 and record["transfer_per_s"] == 2204290.0
+    assert record["latency_us"] == {} and record["errors"] == 0 and record["timeouts"] == 0
+
+
+def test_parse_h2load_output_counts_non_2xx_and_unsent_requests_as_errors() -> None:
+    from benchmarks.h2load import parse_h2load_output
+
+    not_found = parse_h2load_output(H2LOAD_404)
+    assert not_found.duration_s == pytest.approx(0.00565) and not_found.rps == 3540.45
+    assert not_found.errors == 20 and not_found.to_dict()["status_errors"] == 20
+    refused = parse_h2load_output(H2LOAD_REFUSED)
+    assert refused.protocol is None and refused.duration_s == pytest.approx(231e-6)
+    assert refused.errors == 20 and refused.to_dict()["h2load"]["errored"] == 20
+    with pytest.raises(BenchError, match="h2load printed no summary"):
+        parse_h2load_output("starting benchmark...\nconnect: Connection refused\n")
+
+
+def test_h2load_command_and_median() -> None:
+    from benchmarks.h2load import h2load_command, median_h2load, parse_h2load_output
+
+    timed = h2load_command("h2load", "http://x/", 100, 10, duration=5, prefix=["taskset", "-c", "1"])
+    assert timed == [
+        "taskset",
+        "-c",
+        "1",
+        "h2load",
+        "-t",
+        "1",
+        "-c",
+        "100",
+        "-m",
+        "10",
+        "-D",
+        "5",
+        "http://x/",
+    ]
+    post = h2load_command(
+        "h2load", "http://x/echo", 2, 1, requests=50, data_path="/tmp/b", headers=[("Content-Type", "a/b")]
+    )
+    assert post[-7:] == ["-n", "50", "-d", "/tmp/b", "-H", "Content-Type: a/b", "http://x/echo"]
+    with pytest.raises(ValueError):
+        h2load_command("h2load", "http://x/", 1, 1)
+    runs = [parse_h2load_output(t) for t in (H2LOAD_TIMED, H2LOAD_404, H2LOAD_REFUSED)]
+    assert median_h2load(runs).rps == 3540.45
+
+
+def test_http2_cells_and_server_commands() -> None:
+    from benchmarks.runner import plan_cells
+    from benchmarks.scenarios import BY_NAME as SC
+    from benchmarks.servers import BY_NAME as SV
+
+    h2 = [SC["h2-hello-m1"], SC["h2-hello-m100"], SC["h2-download"], SC["h2-echo"]]
+    servers = [SV["blazeasgi-native"], SV["blazeasgi-starlette"], SV["uvicorn-raw"], SV["granian-rsgi"]]
+    cells = [(s.name, c, v.name) for s, c, v in plan_cells(h2, servers, quick=False)]
+    assert ("h2-hello-m100", 1000, "granian-rsgi") in cells
+    assert not [c for c in cells if c[2] == "blazeasgi-starlette"]  # not in the HTTP/2 set
+    assert len(cells) == 3 * (2 + 2 + 1 + 1)
+    # Quick mode: only 10 streams at 100 connections; a server whose HTTP/2 is missing is left out.
+    quick = plan_cells([*h2, SC["h2-hello-m10"]], servers, quick=True, http2_servers={"uvicorn-raw"})
+    assert [(s.name, c, v.name) for s, c, v in quick] == [("h2-hello-m10", 100, "uvicorn-raw")]
+    assert SC["h2-hello-m10"].quick_requests and not SC["hello"].http2
+    uvicorn = SV["uvicorn-raw"].argv(1, http2=True)
+    assert uvicorn[uvicorn.index("--http") + 1] == "zttp" and "--http2" in uvicorn
+    granian = SV["granian-asgi"].argv(1, http2=True)
+    assert granian[granian.index("--http") + 1] == "auto"
+    assert SV["granian-asgi"].argv(1) == SV["granian-asgi"].argv(1, http2=False)  # HTTP/1.1 unchanged
+    assert "--http2" in SV["blazeasgi-fastapi"].argv(1, http2=True)
+    assert SV["hypercorn-raw"].argv(1, http2=True) == SV["hypercorn-raw"].argv(1)
+    assert SV["blazeasgi-starlette"].missing_http2() == "blazeasgi-starlette is not in the HTTP/2 set"
+
+
+def test_report_http2_table_counts_errors() -> None:
+    from benchmarks import report
+    from benchmarks.h2load import parse_h2load_output
+
+    data = fake_results()
+    data["scenarios"]["h2-hello-m10"] = {
+        "title": "HTTP/2 hello", "path": "/", "method": "GET", "protocol": "h2c", "streams": 10,
+    }  # fmt: skip
+    data["results"] += [
+        {"server": "blazeasgi-native", "scenario": "h2-hello-m10", "connections": 100, "status": "ok",
+         "median": parse_h2load_output(H2LOAD_404).to_dict()},
+        {"server": "uvicorn-raw", "scenario": "h2-hello-m10", "connections": 100, "status": "ok",
+         "median": parse_h2load_output(H2LOAD_TIMED).to_dict()},
+    ]  # fmt: skip
+    group = ("h2-hello-m10", 100)
+    assert report.title(data, group) == "HTTP/2 hello (GET /), 100 connections, 10 streams each"
+    table = report.group_table(data, group).splitlines()
+    assert [c.strip() for c in table[0].split("|")[1:7]] == [
+        "server",
+        "req/s",
+        "transfer/s",
+        "p50",
+        "p99",
+        "errors",
+    ]
+    assert [c.strip() for c in table[3].split("|")[1:7]] == [
+        "blazeasgi-native", "3,540", "421.05 KiB/s", wrk.NA, wrk.NA, "**20** (!)",
+    ]  # fmt: skip
+    assert report.ratio(data, group, "blazeasgi-native", "uvicorn") == "0.46x"
+    text = report.render_markdown(data)
+    assert "h2load -t1 instead of wrk" in text and "HTTP/2 tables" in text
+    assert "h2load" not in report.render_markdown(fake_results())  # HTTP/1.1 runs read as before
+
+
+def test_runner_drops_http2_without_h2load(
+    fake_wrk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import runner
+
+    real = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *a, **k: None if name == "h2load" else real(name, *a, **k)
+    )
+    assert runner.main(["--quick", "--scenarios", "h2-hello-m10", "--servers", "blazeasgi-native"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "apt-get install -y nghttp2-client" in err
+    out = tmp_path / "results"
+    argv = ["--quick", "--scenarios", "json,h2-hello-m10", "--servers", "blazeasgi-native"]
+    assert runner.main([*argv, "--output", str(out), "--no-charts"]) == 0
+    assert "skip the HTTP/2 scenarios: h2load" in capsys.readouterr().out
+    data = json.loads((out / "results.json").read_text())
+    assert [r["scenario"] for r in data["results"]] == ["json"]
+    assert "h2-hello-m10" in data["skipped_scenarios"]
+
+
+@pytest.mark.skipif(H2LOAD_PATH is None, reason="h2load is not installed (apt-get install nghttp2-client)")
+def test_runner_http2_tiny_real_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """blazeasgi native under h2load for real: hello with 10 streams, the 1 MiB download
+    and the POST echo, each answer checked over HTTP/2 first."""
+    pytest.importorskip("zttp")
+    pytest.importorskip("h2")
+    from benchmarks import runner
+
+    out = tmp_path / "results"
+    argv = ["--quick", "--scenarios", "h2-hello-m10,h2-download,h2-echo", "--servers", "blazeasgi-native"]
+    assert runner.main([*argv, "--connections", "4", "--output", str(out), "--no-charts", "--no-pin"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["machine"]["h2load"].startswith("h2load nghttp2/")
+    by_scenario = {r["scenario"]: r for r in data["results"]}
+    assert set(by_scenario) == {"h2-hello-m10", "h2-download", "h2-echo"}
+    for name, requests in (("h2-hello-m10", 5000), ("h2-download", 32), ("h2-echo", 2000)):
+        record = by_scenario[name]
+        assert record["status"] == "ok", record.get("error")
+        assert record["protocol"] == "h2c" and record["server_header"] == "blazeasgi"
+        stats = record["median"]["h2load"]
+        assert stats["protocol"] == "h2c" and stats["status_codes"]["2xx"] == requests == stats["total"]
+        assert record["median"]["errors"] == 0
+    assert by_scenario["h2-download"]["median"]["bytes"] > 32 * (1 << 20)
+    assert "100 connections" not in (out / "results.md").read_text()
+    assert "4 connections, 10 streams each" in (out / "results.md").read_text()

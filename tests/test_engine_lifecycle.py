@@ -502,7 +502,7 @@ def test_a_body_write_racing_a_transport_error_leaves_later_connections_working(
         def race() -> None:
             # what a read error does: the transport is closed, the protocol not told yet
             conn.transport.abort()
-            conn._write_parts((b"5\r\n", b"abcde", b"\r\n"))
+            conn.write_parts((b"5\r\n", b"abcde", b"\r\n"))
             raced.set()
 
         srv.loop.call_soon_threadsafe(race)

@@ -191,7 +191,7 @@ def test_unread_upload_holds_one_window_while_other_streams_flow(serve: Serve) -
     client = h2c(server)
     held = client.request("POST", "/read-later", end=False)
     assert send_what_the_window_takes(client, held, 2.5) == WINDOW
-    assert the_connection(server).streams[held]._buffered == WINDOW
+    assert the_connection(server).streams[held].buffered == WINDOW
     upload = client.response(client.request("POST", "/count", body=b"o" * 300_000))
     assert bytes(upload.body) == b"300000"
     assert client.get("/").status == 200

@@ -9,21 +9,21 @@ returns, so a body that arrived with its head is already buffered when the handl
 starts (no suspension to read it), and pipelined responses leave in one write.
 
 This module is the hot path: what every request runs through. The unusual
-(request heads off the common path, errors, timeouts, closing, upgrades) lives in
-the layers HTTPConnection builds on, one module each: see connstate.py.
+(request heads off the common path, errors, timeouts, closing, upgrades, the
+prior-knowledge HTTP/2 preface) lives in the layers HTTPConnection builds on, one
+module each: see connstate.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 import httptools
 
 from .conninfo import ConnectionInfo
-from .errors import ClientDisconnected, ProtocolError
+from .errors import ProtocolError
 from .exchange import Exchange
 from .framing import (
     VALID_HOSTS,
@@ -33,7 +33,7 @@ from .framing import (
 )
 from .http11 import error_response
 from .requestchecks import NOTED_FIELDS, RequestChecks
-from .transports import pace, release_drained, wait_drained
+from .transports import drain_writes, pace, release_drained
 
 #: Methods named without decoding. CONNECT is left out: its target needs a check
 #: (authority-form only) that rare_method makes off the common path.
@@ -44,8 +44,6 @@ _SPECIAL_HEADERS = NOTED_FIELDS | frozenset(
 )
 #: Parsed-but-unstarted pipelined requests before reading pauses.
 _PIPELINE_HIGH_WATER = 64
-#: The client's HTTP/2 connection preface (RFC 9113 §3.4).
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class HTTPConnection(RequestChecks):
@@ -86,36 +84,6 @@ class HTTPConnection(RequestChecks):
             elif transport.get_extra_info("ssl_object").selected_alpn_protocol() == "h2":
                 self._hand_over(state.http2, b"")
 
-    def _sniff_preface(self, data: bytes) -> bytes | None:
-        """The first bytes of a cleartext connection (cold: once per connection).
-
-        HTTP/2's connection preface hands the connection to HTTP/2 (RFC 9113 §3.3);
-        anything else is HTTP/1.1: returns the bytes to read as such.
-        """
-        if self._leftover:  # a preface split across reads (rare)
-            data = self._leftover + data
-            self._leftover = b""
-        http2 = self.state.http2
-        if data.startswith(PREFACE) and http2 is not None:
-            self._hand_over(http2, data)
-            return None
-        if len(data) < 24 and PREFACE.startswith(data):
-            self._leftover = data
-            if self._idle_since:  # timed as a request head (slowloris)
-                self._idle_since = 0.0
-                self._head_since = self.state.clock
-            return None
-        self._sniffing = self._read_closed = False
-        return data
-
-    def _hand_over(self, start: Callable[..., None], data: bytes) -> None:
-        """From here on the connection is HTTP/2's; this HTTPConnection never touches it."""
-        self._detached = True
-        self._sniffing = False
-        self.closed = self._read_closed = True  # (info goes on, with the HTTP/2 connection)
-        self.state.connections.discard(self)
-        start(self.state, self.info, self.transport, data)
-
     def connection_lost(self, exc: Exception | None) -> None:
         if self._detached:
             return
@@ -126,7 +94,7 @@ class HTTPConnection(RequestChecks):
             self.state.connections.discard(self)
         for ex in (self._current, self._reading):
             if ex is not None:
-                ex._lost()
+                ex.client_lost()
         release_drained(self._drain_waiters)
 
     def data_received(self, data: bytes) -> None:
@@ -186,9 +154,7 @@ class HTTPConnection(RequestChecks):
             if pending is not None:
                 self.state.runners.run(pending, self._on_handler_done)
             elif (
-                ex.response_complete
-                and ex.keep_alive
-                and ex.body_complete
+                self._ended_cleanly(ex)
                 and self._pending_error is None
                 and not self._read_closed
                 and not self._read_paused
@@ -326,8 +292,8 @@ class HTTPConnection(RequestChecks):
         # Body bytes, plus what framing a legitimate chunk needs (size line and
         # CRLFs), are not head bytes; long chunk extensions still count.
         self._since_head -= len(body) + 24
-        ex._feed(body)
-        if ex._buffered > self.config.read_high_water and not self._read_paused:
+        ex.feed_body(body)
+        if ex.buffered > self.config.read_high_water and not self._read_paused:
             self._read_paused = True
             self.transport.pause_reading()
         if self._content_length < 0:  # chunked: enforce the limit as it streams
@@ -339,8 +305,8 @@ class HTTPConnection(RequestChecks):
         ex = self._reading
         assert ex is not None
         ex.body_complete = True
-        if ex._body_waiter is not None:
-            ex._end()
+        if ex.body_waiter is not None:
+            ex.end_body()
         self._reading = None
         self._since_head = 0
         if self._headers:  # trailer fields (see on_header): not the next request's
@@ -354,12 +320,24 @@ class HTTPConnection(RequestChecks):
             self._read_closed = True
 
     # -- dispatch ------------------------------------------------------------------
+    def _ended_cleanly(self, ex: Exchange) -> bool:
+        """Whether ``ex`` (its handler returned) needs no more of ``_finish`` than
+        ``_current = None``, which data_received, _run_next and _on_handler_done then
+        do inline: response and body complete, kept alive, open, no access line."""
+        return (
+            ex.response_complete
+            and ex.keep_alive
+            and ex.body_complete
+            and not self._access_log
+            and not self.closed
+        )
+
     def _run_next(self) -> None:
         """Run queued requests in order until one suspends or none are left."""
         pipeline = self._pipeline
         batched = len(pipeline) > 1
         if batched:
-            self._batch = []
+            self.batch = []
         self._dispatching = True
         dispatch = self.state.dispatch
         runners = self.state.runners
@@ -376,14 +354,14 @@ class HTTPConnection(RequestChecks):
                     pending = None
                 if pending is not None:
                     runners.run(pending, self._on_handler_done)
-                elif ex.response_complete and ex.keep_alive and ex.body_complete and not self._access_log:
+                elif self._ended_cleanly(ex):
                     self._current = None  # the common case of _finish, inlined
                 else:
                     self._finish(ex)
         finally:
             self._dispatching = False
             if batched:
-                self._flush_batch()
+                self.flush_batch()
         if self._current is None and not pipeline:
             if self._pending_error is not None or self._read_closed or self._read_paused:
                 self._pipeline_drained()
@@ -394,14 +372,7 @@ class HTTPConnection(RequestChecks):
         ex = self._current
         if ex is None:  # pragma: no cover - defensive: the connection was reset
             return
-        if (
-            exc is None
-            and ex.response_complete
-            and ex.keep_alive
-            and ex.body_complete
-            and not self._access_log
-            and not self.closed
-        ):
+        if exc is None and self._ended_cleanly(ex):
             # The common case of _finish, inlined as in data_received.
             self._current = None
             if self._dispatching:
@@ -419,21 +390,22 @@ class HTTPConnection(RequestChecks):
         elif not self._dispatching:
             self._run_next()
 
-    # -- writing ----------------------------------------------------------------------
-    def _write(self, data: bytes) -> None:
-        batch = self._batch
+    # -- what an Exchange calls: the connection's side of the split (see exchange.py) ---
+    def write(self, data: bytes) -> None:
+        """Write response bytes (collected while a batch of pipelined requests runs)."""
+        batch = self.batch
         if batch is not None:
             batch.append(data)
             if len(batch) > 64:
-                self._flush_batch()
-                self._batch = []
+                self.flush_batch()
+                self.batch = []
             return
         if not self.closed:
             self.transport.write(data)
 
-    def _write_parts(self, parts: tuple[bytes, ...]) -> None:
+    def write_parts(self, parts: tuple[bytes, ...]) -> None:
         """Write several buffers without joining them first (large body chunks)."""
-        batch = self._batch
+        batch = self.batch
         if batch is not None:
             batch.extend(parts)
             return
@@ -448,26 +420,28 @@ class HTTPConnection(RequestChecks):
             if not self.write_paused and transport.get_write_buffer_size() > self.config.write_high_water:
                 pace(transport)
 
-    def _flush_batch(self) -> None:
-        batch = self._batch
-        self._batch = None
+    def flush_batch(self) -> None:
+        """Write what the batch holds now, and stop batching."""
+        batch = self.batch
+        self.batch = None
         if batch and not self.closed:
             self.transport.write(b"".join(batch))
 
     async def drain(self) -> None:
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
-        if not self.write_paused:
-            return
-        await wait_drained(self.loop, self._drain_waiters)
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
+        """Wait while the transport's buffer is over its high-water mark."""
+        await drain_writes(self, self._drain_waiters)
 
     def abort_after_write(self) -> None:
         """The response is broken (e.g. wrong length): close once flushed."""
         self._read_closed = True
 
-    def _body_consumed(self) -> None:
+    def declared_length(self, ex: Exchange) -> int:
+        """The Content-Length of ``ex``'s body while the parser reads it; -1 if the
+        body is chunked or the parser is not reading it."""
+        return self._content_length if self._reading is ex else -1
+
+    def body_consumed(self) -> None:
+        """An exchange's handler read its buffered body: resume reading if it paused."""
         if self._read_paused and len(self._pipeline) <= _PIPELINE_HIGH_WATER:
             self._read_paused = False
             if not self.closed:

@@ -4,7 +4,9 @@ what each means. The connection is one object, split by role over four modules:
     connstate.ConnectionState       the fields (slots) and their starting values
     endings.ConnectionEndings       how a request or the connection ends off the
                                     common path: errors, unusual request endings,
-                                    timeouts and the sweep, close, the 101 switch
+                                    timeouts and the sweep, close, and leaving
+                                    HTTP/1.1 (the h2c preface sniff and hand-over
+                                    to HTTP/2, the 101 switch)
     requestchecks.RequestChecks     request heads off the common path: the request
                                     line across reads, version, Host, framing fields
     connection.HTTPConnection       the hot path: asyncio.Protocol, the httptools
@@ -46,7 +48,6 @@ class ConnectionState:
 
     __slots__ = (
         "_access_log",
-        "_batch",
         "_chunked_received",
         "_connection_header",
         "_content_length",
@@ -82,6 +83,7 @@ class ConnectionState:
         "_transfer_encoding",
         "_unusual",
         "_url",
+        "batch",
         "closed",
         "config",
         "info",
@@ -135,7 +137,9 @@ class ConnectionState:
         self._pending_error: ProtocolError | None = None
         #: The request _pending_error answers is a HEAD.
         self._pending_head = False
-        self._batch: list[bytes] | None = None
+        #: Responses written while pipelined requests run, sent in one write at the
+        #: end (None: each write goes out at once). Exchange.respond reads it.
+        self.batch: list[bytes] | None = None
         self._detached = False
         self._leftover = b""
         #: The start of a request line a read ended in (see _note_line), else None.
@@ -145,7 +149,7 @@ class ConnectionState:
         self._idle_since = 0.0
         self._head_since = 0.0
         self._started_at = 0.0
-        #: The first bytes may be HTTP/2's preface (see HTTPConnection._sniff_preface).
+        #: The first bytes may be HTTP/2's preface (see ConnectionEndings._sniff_preface).
         self._sniffing = False
 
     # Defined by HTTPConnection (connection.py); endings.py calls them. Real methods,
@@ -153,8 +157,8 @@ class ConnectionState:
     def _run_next(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _flush_batch(self) -> None:  # pragma: no cover - overridden
+    def flush_batch(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _body_consumed(self) -> None:  # pragma: no cover - overridden
+    def body_consumed(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

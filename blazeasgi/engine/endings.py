@@ -2,8 +2,10 @@
 
 A handler that failed or returned without a whole response, a request the client
 framed wrong, a request head too slow, an idle connection, the end of the stream
-from the client, an upgrade to another protocol, and closing. Also the access line,
-written once a response ends. The layers of the connection: see connstate.py.
+from the client, closing, and the connection leaving HTTP/1.1: to HTTP/2 (ALPN, or
+the prior-knowledge preface sniffed from a cleartext connection's first bytes) or,
+after a 101, to the protocol an upgrade asked for. Also the access line, written
+once a response ends. The layers of the connection: see connstate.py.
 
 Timeouts cost nothing per request: the server sweeps every connection once a second
 (``sweep``) and compares the timestamps the connection keeps (``_idle_since``,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from time import perf_counter
 from typing import Protocol
 
@@ -34,6 +37,8 @@ logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
+#: The client's HTTP/2 connection preface (RFC 9113 §3.4).
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class ConnectionEndings(ConnectionState):
@@ -104,14 +109,12 @@ class ConnectionEndings(ConnectionState):
             return
         if not ex.body_complete:
             # An unread body must not be parsed as the next request: skip it, or
-            # close (Exchange._unread_closes decided which when it answered).
-            if ex._unread_closes():
+            # close (Exchange.unread_body_closes decided which when it answered).
+            if ex.unread_body_closes():
                 self.close()
                 return
-            ex.discard_body = True
-            ex._chunks = None
-            ex._buffered = 0
-            self._body_consumed()
+            ex.skip_unread_body()
+            self.body_consumed()
 
     def _log_access(self, ex: Exchange) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
@@ -120,9 +123,7 @@ class ConnectionEndings(ConnectionState):
         # iteration (a handler answered inline would last 0 ms) and asyncio's is a
         # Python-level call to the same monotonic clock.
         duration_ms = (perf_counter() - self._started_at) * 1000.0
-        # A HEAD's bytes_sent counts the body it would have had (respond sets it).
-        body_bytes = 0 if ex._no_body else ex.bytes_sent
-        log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
+        log_access(self.config.access_log_format, self.info.client, ex, ex.body_bytes_sent, duration_ms)
 
     # -- errors, timeouts, closing -----------------------------------------------------
     def _protocol_error(self, error: ProtocolError) -> None:
@@ -138,7 +139,7 @@ class ConnectionEndings(ConnectionState):
         self._reading = None
         if reading is not None and reading is current:
             current.body_error = error
-            current._lost()
+            current.client_lost()
             return
         if reading is not None and reading in self._pipeline:
             # A queued request's body broke: it and anything after it are dropped.
@@ -202,7 +203,7 @@ class ConnectionEndings(ConnectionState):
         self.peer_eof = True
         for ex in (self._current, self._reading):
             if ex is not None:
-                ex._lost()
+                ex.client_lost()
         if self._current is None and not self._pipeline:
             self.close()
         # TLS has no half-close: the loop shuts the connection down whatever we
@@ -217,12 +218,45 @@ class ConnectionEndings(ConnectionState):
         """Close once everything written so far (batched responses too) is sent."""
         self._read_closed = True
         if not self.closed:
-            if self._batch:
-                self._flush_batch()
+            if self.batch:
+                self.flush_batch()
             self.closed = self.info.closed = True
             self.transport.close()
 
-    # -- the connection leaves HTTP/1.1 (after HTTPConnection._on_upgrade) ------------
+    # -- the connection leaves HTTP/1.1 ----------------------------------------------------
+    # For HTTP/2: by ALPN, or by its preface as a cleartext connection's first bytes
+    # (prior-knowledge h2c, sniffed from HTTPConnection.data_received); or, after
+    # HTTPConnection._on_upgrade, for the protocol a 101 switches to.
+    def _sniff_preface(self, data: bytes) -> bytes | None:
+        """The first bytes of a cleartext connection (cold: once per connection).
+
+        HTTP/2's connection preface hands the connection to HTTP/2 (RFC 9113 §3.3);
+        anything else is HTTP/1.1: returns the bytes to read as such.
+        """
+        if self._leftover:  # a preface split across reads (rare)
+            data = self._leftover + data
+            self._leftover = b""
+        http2 = self.state.http2
+        if data.startswith(PREFACE) and http2 is not None:
+            self._hand_over(http2, data)
+            return None
+        if len(data) < 24 and PREFACE.startswith(data):
+            self._leftover = data
+            if self._idle_since:  # timed as a request head (slowloris)
+                self._idle_since = 0.0
+                self._head_since = self.state.clock
+            return None
+        self._sniffing = self._read_closed = False
+        return data
+
+    def _hand_over(self, start: Callable[..., None], data: bytes) -> None:
+        """From here on the connection is HTTP/2's; this HTTPConnection never touches it."""
+        self._detached = True
+        self._sniffing = False
+        self.closed = self._read_closed = True  # (info goes on, with the HTTP/2 connection)
+        self.state.connections.discard(self)
+        start(self.state, self.info, self.transport, data)
+
     def switch_protocols(self, ex: Exchange, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
         """Answer ``ex`` with 101 and hand the connection to another protocol.
 
@@ -235,7 +269,7 @@ class ConnectionEndings(ConnectionState):
             raise AppError("switch_protocols needs the current, unanswered upgrade request, its body read")
         ex.response_started = ex.response_complete = True
         ex.status = 101
-        self._flush_batch()
+        self.flush_batch()
         self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + header_block + b"\r\n")
         self._detached = True
         self.closed = self.info.closed = True  # for HTTP purposes: no more reads, writes or timeouts

@@ -21,6 +21,18 @@ What an interface may use:
   * the protocol switch: ``switch_protocols`` (101, then the socket is the caller's).
 
 ``conn`` (the HTTPConnection) and every underscore name are the engine's own.
+
+Inside the engine, the HTTPConnection and its exchanges talk through named methods,
+and neither touches the other's underscore names; HTTP/2 (http2.py: HTTP2Connection
+and its streams' H2Exchange) uses the same names for the same steps:
+  * the connection feeds the request body: ``feed_body``, ``end_body`` (HTTP/1.1:
+    only if ``body_waiter`` is set), ``client_lost``, ``skip_unread_body``; reads
+    ``buffered`` (unread bytes, for read backpressure), ``unread_body_closes`` and
+    ``body_bytes_sent``;
+  * the exchange writes through ``conn``: ``write``, ``write_parts``,
+    ``flush_batch``, ``drain``, ``abort_after_write``, ``switch_protocols``; reports
+    ``body_consumed``; asks ``declared_length``; reads ``closed``, ``peer_eof``,
+    ``write_paused``, ``batch``, ``state``, ``loop``, ``transport``.
 """
 
 from __future__ import annotations
@@ -61,10 +73,13 @@ class Exchange(ResponseExtensions):
     # Measured: 0.35 us less per request than a fully initialised __slots__ class.
     # request body
     _chunks: list[bytes] | None = None
-    _buffered = 0
+    #: Body bytes received and not yet read by the handler (for read backpressure).
+    buffered = 0
     body_received = 0
     body_complete = False
-    _body_waiter: asyncio.Future[None] | None = None
+    #: What a handler waiting in receive_body awaits (the connection's on_message_complete
+    #: looks before calling end_body: most requests are complete before they start).
+    body_waiter: asyncio.Future[None] | None = None
     expect_continue = False
     _continue_sent = False
     discard_body = False
@@ -140,8 +155,9 @@ class Exchange(ResponseExtensions):
         """
         return self.conn.switch_protocols(self, header_block)
 
-    # -- request body (engine side) ----------------------------------------------
-    def _feed(self, chunk: bytes) -> None:
+    # -- request body (connection side) ------------------------------------------
+    def feed_body(self, chunk: bytes) -> None:
+        """The next bytes of the request body (de-chunked), as the connection reads them."""
         self.body_received += len(chunk)
         if self.discard_body:
             return
@@ -149,19 +165,22 @@ class Exchange(ResponseExtensions):
             self._chunks = [chunk]
         else:
             self._chunks.append(chunk)
-        self._buffered += len(chunk)
-        waiter = self._body_waiter
+        self.buffered += len(chunk)
+        waiter = self.body_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _end(self) -> None:
+    def end_body(self) -> None:
+        """The request body is complete."""
         self.body_complete = True
-        waiter = self._body_waiter
+        waiter = self.body_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _lost(self) -> None:
-        for waiter in (self._body_waiter, self._disconnect_waiter):
+    def client_lost(self) -> None:
+        """No more body will come (the client left, half-closed or broke its body):
+        wake the handler if it waits for the body or for the disconnect."""
+        for waiter in (self.body_waiter, self._disconnect_waiter):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
@@ -169,10 +188,22 @@ class Exchange(ResponseExtensions):
         """The body received and not yet read, as one piece; the buffer is then empty."""
         chunks = self._chunks
         self._chunks = None
-        self._buffered = 0
+        self.buffered = 0
         if not chunks:
             return b""
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def skip_unread_body(self) -> None:
+        """The handler is done: drop what it left unread, and whatever of the body still comes."""
+        self.discard_body = True
+        self._chunks = None
+        self.buffered = 0
+
+    @property
+    def body_bytes_sent(self) -> int:
+        """The response body's bytes as sent: 0 when it has none (HEAD, 204, 304),
+        where ``bytes_sent`` counts the body a GET would have had."""
+        return 0 if self._no_body else self.bytes_sent
 
     # -- request body (interface side) -------------------------------------------
     async def receive_body(self) -> tuple[bytes, bool]:
@@ -183,7 +214,7 @@ class Exchange(ResponseExtensions):
         while True:
             if self._chunks:
                 data = self._take_buffered()
-                self.conn._body_consumed()
+                self.conn.body_consumed()
                 return data, not self.body_complete
             if self.body_complete:
                 return b"", False
@@ -191,10 +222,10 @@ class Exchange(ResponseExtensions):
                 raise ClientDisconnected("client disconnected before the body was read")
             if self.expect_continue and not self._continue_sent and not self.response_started:
                 self._continue_sent = True
-                self.conn._write(CONTINUE_100)
-            self._body_waiter = self.conn.loop.create_future()
-            await self._body_waiter
-            self._body_waiter = None
+                self.conn.write(CONTINUE_100)
+            self.body_waiter = self.conn.loop.create_future()
+            await self.body_waiter
+            self.body_waiter = None
 
     async def read_body(self) -> bytes:
         """The whole remaining body (bounded by Config.max_body_size)."""
@@ -202,7 +233,7 @@ class Exchange(ResponseExtensions):
         if self.body_complete and (chunks is None or len(chunks) == 1):
             data = chunks[0] if chunks else b""
             self._chunks = None
-            self._buffered = 0
+            self.buffered = 0
             return data
         parts = []
         more = True
@@ -226,7 +257,7 @@ class Exchange(ResponseExtensions):
             raise ClientDisconnected("the request body was malformed")
         raise AppError("response already started")
 
-    def _unread_closes(self) -> bool:
+    def unread_body_closes(self) -> bool:
         """Answering before the body is read: must the connection close after?
 
         A small rest of a known-length body is skipped to keep the connection;
@@ -235,7 +266,7 @@ class Exchange(ResponseExtensions):
         """
         if self.expect_continue and not self._continue_sent:
             return True
-        length = self.conn._content_length if self.conn._reading is self else -1
+        length = self.conn.declared_length(self)
         return length < 0 or length - self.body_received > _MAX_DISCARD
 
     def _framing_close(self, close: bool) -> bytes:
@@ -243,7 +274,7 @@ class Exchange(ResponseExtensions):
             close
             or not self.keep_alive
             or self.conn.state.draining
-            or (not self.body_complete and self._unread_closes())
+            or (not self.body_complete and self.unread_body_closes())
         ):
             self.keep_alive = False
             return _CLOSE
@@ -268,7 +299,7 @@ class Exchange(ResponseExtensions):
             close
             or not self.keep_alive
             or state.draining
-            or (not self.body_complete and self._unread_closes())
+            or (not self.body_complete and self.unread_body_closes())
         ):
             self.keep_alive = False
             connection = _CLOSE
@@ -293,9 +324,8 @@ class Exchange(ResponseExtensions):
                     b"" if self._no_body else body,
                 )
             )
-        batch = conn._batch
-        if batch is not None:
-            conn._write(data)
+        if conn.batch is not None:
+            conn.write(data)
         elif not conn.closed:
             conn.transport.write(data)
 
@@ -320,7 +350,7 @@ class Exchange(ResponseExtensions):
                 self._chunked = True
         else:
             close = True  # HTTP/1.0 and no length: the body ends at close
-        self.conn._write(
+        self.conn.write(
             b"".join(
                 (
                     line,
@@ -383,14 +413,14 @@ class Exchange(ResponseExtensions):
                 # object copied each twice (1 MiB download in 64 KiB chunks: 2,255
                 # responses/s against Granian's 2,928).
                 tail = b"\r\n" + LAST_CHUNK if not more else b"\r\n"
-                conn._write_parts((b"%x\r\n" % len(data), data, tail))
+                conn.write_parts((b"%x\r\n" % len(data), data, tail))
             elif data:
                 out = b"%x\r\n%s\r\n" % (len(data), data)
-                conn._write(out + LAST_CHUNK if not more else out)
+                conn.write(out + LAST_CHUNK if not more else out)
             elif not more:
-                conn._write(LAST_CHUNK)
+                conn.write(LAST_CHUNK)
         elif data:
-            conn._write(data)
+            conn.write(data)
         if conn.write_paused:
             await conn.drain()
 

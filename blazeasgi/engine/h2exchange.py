@@ -95,8 +95,8 @@ class H2Exchange(Exchange):
     def switch_protocols(self, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
         raise AppError("there is no protocol switch on an HTTP/2 stream")
 
-    def _lost(self) -> None:
-        super()._lost()
+    def client_lost(self) -> None:
+        super().client_lost()
         waiter = self._window_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -121,9 +121,9 @@ class H2Exchange(Exchange):
                 self._continue_sent = True
                 self.handle.send_informational(100)
                 self.h2.flush()
-            self._body_waiter = self.h2.loop.create_future()
-            await self._body_waiter
-            self._body_waiter = None
+            self.body_waiter = self.h2.loop.create_future()
+            await self.body_waiter
+            self.body_waiter = None
 
     async def wait_disconnect(self) -> None:
         if self.reset or self.h2.closed:
@@ -271,7 +271,7 @@ class H2Exchange(Exchange):
         if not self.h2.closed:
             self.handle.reset(error_code)
             self.h2.flush()
-        self._lost()
+        self.client_lost()
 
     def answer_error(self, error: ProtocolError) -> None:
         """Answer the request with ``error`` (the engine refuses it)."""
@@ -289,13 +289,13 @@ class H2Exchange(Exchange):
         """
         self.body_error = error
         self._chunks = None
-        self._buffered = 0
+        self.buffered = 0
         if self.response_started or not self.dispatched:
             if not self.response_started:
                 self.answer_error(error)
             self.reset_stream(NO_ERROR if self.response_complete else INTERNAL_ERROR)
         else:
-            self._lost()
+            self.client_lost()
 
     def log_access(self) -> None:
         if not access_logger.isEnabledFor(logging.INFO):

@@ -71,7 +71,7 @@ def hold_credit(streams: dict[int, H2Exchange], data: bytes) -> bytes:
         ex = streams.get(stream_id)
         if ex is None or ex.body_complete or ex.reset or ex.body_error is not None:
             continue  # no more body to come
-        if ex._buffered:
+        if ex.buffered:
             ex.held_credit += increment
         else:
             ex.credit_given += increment

@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - the codec is an optional dependency
 
 from .conninfo import ConnectionInfo
 from .endings import sweep
-from .errors import ClientDisconnected, ProtocolError
+from .errors import ProtocolError
 from .h2exchange import (
     ENHANCE_YOUR_CALM,
     FLOW_CONTROL_ERROR,
@@ -51,7 +51,7 @@ from .h2fields import FieldCache
 from .h2flow import UNREAD_STREAMS, hold_credit, window_update
 from .h2limits import CODEC_HEADER_LIST, LAST_STREAM_ID, MAX_QUIET_BYTES, check_request, time_requests
 from .requestchecks import NOTED_FIELDS
-from .transports import release_drained, unread_bytes, wait_drained
+from .transports import drain_writes, release_drained, unread_bytes
 
 if TYPE_CHECKING:
     from .server import ServerState
@@ -189,14 +189,14 @@ class HTTP2Connection(asyncio.Protocol):
             elif kind is EndOfMessage:
                 ex = streams.get(event.stream_id)  # type: ignore[union-attr]
                 if ex is not None:
-                    ex._end()
+                    ex.end_body()
             elif event is zttp.NEED_DATA:
                 return events
             elif kind is zttp.RstStream:
                 ex = streams.get(event.stream_id)  # type: ignore[union-attr]
                 if ex is not None:
                     ex.reset = True
-                    ex._lost()
+                    ex.client_lost()
                     if not ex.dispatched:  # reset before its handler started: forget it
                         self._forget(ex)
             elif kind is zttp.WindowUpdate:
@@ -257,7 +257,7 @@ class HTTP2Connection(asyncio.Protocol):
         self._credit_queued = True
         if ex.body_error is not None:
             return  # refused (fail_body): dropped, and its window stays shut
-        ex._feed(data)
+        ex.feed_body(data)
         ex.body_since = self.state.clock
         if ex.body_received > self._max_body:
             ex.fail_body(ProtocolError(413, "Content Too Large"))
@@ -265,13 +265,13 @@ class HTTP2Connection(asyncio.Protocol):
             # More than the window this stream was given (h2flow; the codec's is larger).
             ex.body_error = ProtocolError(400, "Flow-control window exceeded")
             ex.reset_stream(FLOW_CONTROL_ERROR)
-        elif ex._buffered > self._read_high and not self._body_paused and self._unread() > self._unread_limit:
+        elif ex.buffered > self._read_high and not self._body_paused and self._unread() > self._unread_limit:
             # Every stream holds at most a window; this bounds their sum.
             self._body_paused = True
             self._set_reading()
 
     def _unread(self) -> int:
-        return sum(ex._buffered for ex in self.streams.values())
+        return sum(ex.buffered for ex in self.streams.values())
 
     def body_consumed(self, ex: H2Exchange) -> None:
         """``ex``'s handler read all its buffered body: pass on the credit its stream
@@ -384,19 +384,13 @@ class HTTP2Connection(asyncio.Protocol):
         release_drained(self._drain_waiters)
 
     async def drain(self) -> None:
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
-        if not self.write_paused:
-            return
-        await wait_drained(self.loop, self._drain_waiters)
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
+        await drain_writes(self, self._drain_waiters)
 
     # -- closing ---------------------------------------------------------------------------
     def eof_received(self) -> bool | None:
         for ex in list(self.streams.values()):
             ex.reset = True
-            ex._lost()
+            ex.client_lost()
         if not self.streams:
             self.close()
         return self.info.tls is None
@@ -404,7 +398,7 @@ class HTTP2Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = self.info.closed = True
         for ex in list(self.streams.values()):
-            ex._lost()
+            ex.client_lost()
             if not ex.dispatched:  # read in the same data as a connection error
                 self.streams.pop(ex.stream_id)
         release_drained(self._drain_waiters)

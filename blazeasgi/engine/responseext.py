@@ -64,9 +64,9 @@ class ResponseExtensions:
             self.keep_alive = False
             conn.abort_after_write()
             raise AppError("response body length does not match Content-Length (more than declared)")
-        conn._flush_batch()
+        conn.flush_batch()
         if self._chunked:
-            conn._write(b"%x\r\n" % count)
+            conn.write(b"%x\r\n" % count)
         try:
             await conn.loop.sendfile(conn.transport, file, offset, count, fallback=False)
             native = True
@@ -88,11 +88,11 @@ class ResponseExtensions:
                 left -= len(data)
                 if conn.closed:
                     raise ClientDisconnected("client disconnected")
-                conn._write(data)
+                conn.write(data)
                 if conn.write_paused:
                     await conn.drain()
         if self._chunked:
-            conn._write(_CRLF)
+            conn.write(_CRLF)
         if remaining is not None:
             self._remaining = remaining - count
         self.bytes_sent += count
@@ -113,7 +113,7 @@ class ResponseExtensions:
         if conn.closed:
             raise ClientDisconnected("client disconnected")
         self.response_complete = True
-        conn._write(b"0\r\n%s\r\n" % trailer_block)
+        conn.write(b"0\r\n%s\r\n" % trailer_block)
         if conn.write_paused:
             await conn.drain()
 
@@ -128,5 +128,5 @@ class ResponseExtensions:
             raise AppError(f"invalid informational status {status!r}")
         if self.response_started or self.http_version != "1.1" or self.conn.closed:
             return False
-        self.conn._write(b"".join((status_line(status), header_block, _CRLF)))
+        self.conn.write(b"".join((status_line(status), header_block, _CRLF)))
         return True

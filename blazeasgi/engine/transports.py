@@ -1,19 +1,23 @@
 """What the engine asks of a transport beyond ``asyncio.Transport``: pacing after
-``writelines`` (a CPython bug), writers waiting for its buffer to drain (both HTTP
-protocols and WebSockets), and the bytes a socket holds that the loop has not read
-yet (the sweep and the shutdown). Cold: never called per request on the common path.
+``writelines`` (a CPython bug), writers waiting for its buffer to drain (one
+``drain`` for both HTTP protocols, its waiters for WebSockets too), and the bytes a
+socket holds that the loop has not read yet (the sweep and the shutdown). Cold:
+never called per request on the common path.
 """
 
 from __future__ import annotations
 
 import array
 import asyncio
+from typing import Protocol
 
 try:  # FIONREAD, for unread_bytes
     import fcntl
     import termios
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+from .errors import ClientDisconnected
 
 
 def pace(transport: asyncio.Transport) -> None:
@@ -44,6 +48,31 @@ def release_drained(waiters: list[asyncio.Future[None]]) -> None:
         if not waiter.done():
             waiter.set_result(None)
     waiters.clear()
+
+
+class Writer(Protocol):
+    """What drain_writes needs of a connection, HTTP/1.1's or HTTP/2's."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def write_paused(self) -> bool: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+
+async def drain_writes(conn: Writer, waiters: list[asyncio.Future[None]]) -> None:
+    """A connection's ``drain``: return once its transport takes writes again (at
+    once if it does), waiting as one of ``waiters`` (the connection's, which its
+    ``resume_writing`` and ``connection_lost`` release). Raises ClientDisconnected
+    if the connection is closed, before or meanwhile."""
+    if conn.closed:
+        raise ClientDisconnected("client disconnected")
+    if not conn.write_paused:
+        return
+    await wait_drained(conn.loop, waiters)
+    if conn.closed:
+        raise ClientDisconnected("client disconnected")
 
 
 def unread_bytes(transport: asyncio.Transport | None) -> int:
