@@ -49,6 +49,10 @@ MODULES = (
     "blazeasgi.engine.exchange",
     "blazeasgi.engine.transports",
     # H2Exchange subclasses Exchange: a compiled class admits only compiled subclasses.
+    "blazeasgi.engine.h2exchange",
+    "blazeasgi.engine.h2fields",
+    "blazeasgi.engine.h2flow",
+    "blazeasgi.engine.h2limits",
     "blazeasgi.engine.http2",
     "blazeasgi.asgi.adapter",
 )

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import collections
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import h2.config
 import h2.connection
 import h2.events
 import h2.settings
+import httpx
+
+if TYPE_CHECKING:
+    from .conftest import RunningServer
 
 
 @dataclass
@@ -85,12 +92,15 @@ class H2Client:
         return stream_id
 
     def send(self, stream_id: int, data: bytes, end: bool = False) -> None:
-        """Send body bytes, waiting for window as needed."""
+        """Send body bytes, waiting for window as needed; stops (sending nothing
+        more) once the server reset the stream."""
         view = memoryview(data)
         while view:
             window = self.conn.local_flow_control_window(stream_id)
             size = min(window, self.conn.max_outbound_frame_size, len(view))
             if size <= 0:
+                if self.replies[stream_id].reset is not None:
+                    return
                 self.receive()
                 continue
             self.conn.send_data(stream_id, bytes(view[:size]))
@@ -178,3 +188,17 @@ class H2Client:
 
     def get(self, path: str = "/", **kwargs: object) -> Reply:
         return self.response(self.request("GET", path, **kwargs))  # type: ignore[arg-type]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` (state the server thread writes) until true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def responsive(server: RunningServer) -> bool:
+    """Another connection is still served."""
+    with httpx.Client(http1=False, http2=True, timeout=5) as client:
+        return client.get(server.url("/")).status_code == 200

@@ -23,7 +23,7 @@ from blazeasgi.engine import http2
 
 from .apps import h2_apps
 from .conftest import RunningServer
-from .h2client import H2Client
+from .h2client import H2Client, responsive, wait_for
 from .helpers.tls import Certs, client_context, tls_server
 
 pytestmark = pytest.mark.skipif(not http2.AVAILABLE, reason="zttp (the HTTP/2 codec) is not installed")
@@ -45,13 +45,6 @@ def h2c(server: RunningServer, **kwargs: Any) -> H2Client:
 
 def prior_knowledge() -> httpx.Client:
     return httpx.Client(http1=False, http2=True, timeout=5)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 # -- negotiation ---------------------------------------------------------------------------
@@ -375,12 +368,6 @@ def test_stream_after_goaway_is_refused(serve: Serve) -> None:
 
 
 # -- attacks (each guard has a test that fails without it) ------------------------------------
-def responsive(server: RunningServer) -> bool:
-    """Another connection is still served."""
-    with prior_knowledge() as client:
-        return client.get(server.url("/")).status_code == 200
-
-
 def test_rapid_reset_closes_the_connection(serve: Serve) -> None:
     """CVE-2023-44487: streams opened and reset at once. zttp's flood guard ends
     the connection with GOAWAY ENHANCE_YOUR_CALM; no handler runs for them."""

@@ -168,3 +168,55 @@ def test_both_refuse_what_http2_forbids(fields: list[tuple[bytes, bytes]]) -> No
     data = raw_request(fields)
     assert read_with_h2(data)[0] == []
     assert read_with_zttp(data)[0] == []
+
+
+# -- the stream credit the engine holds back (engine/h2flow.py) -------------------------------
+def parse_frames(data: bytes) -> list[Any]:
+    from hyperframe.frame import Frame
+
+    frames = []
+    while data:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9 : 9 + length]))
+        frames.append(frame)
+        data = data[9 + length :]
+    return frames
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["data", "update", "ping"]), st.integers(0, 7), st.integers(1, 2**31 - 1)),
+        max_size=12,
+    )
+)
+def test_take_stream_credit_takes_only_stream_window_updates(frames: list[tuple[str, int, int]]) -> None:
+    """What the connection sends on is byte for byte the codec's output less the
+    stream-level WINDOW_UPDATE frames, whose increments add up by stream; the
+    connection-level ones (stream 0) and every other frame stay."""
+    from hyperframe.frame import DataFrame, PingFrame, WindowUpdateFrame
+
+    from blazeasgi.engine.h2flow import take_stream_credit, window_update
+
+    wire: list[bytes] = []
+    kept: list[bytes] = []
+    expected: dict[int, int] = {}
+    for kind, stream, amount in frames:
+        if kind == "data":
+            one = DataFrame(stream or 1, data=b"d" * (amount % 40)).serialize()
+        elif kind == "ping":
+            one = PingFrame(0, opaque_data=amount.to_bytes(8, "big")).serialize()
+        else:
+            one = WindowUpdateFrame(stream, window_increment=amount).serialize()
+            assert one == window_update(stream, amount)
+            if stream:
+                expected[stream] = expected.get(stream, 0) + amount
+                wire.append(one)
+                continue
+        wire.append(one)
+        kept.append(one)
+    credit: dict[int, int] = {}
+    out = take_stream_credit(b"".join(wire), credit)
+    assert out == b"".join(kept)
+    assert credit == expected
+    assert all(f.stream_id == 0 for f in parse_frames(out) if isinstance(f, WindowUpdateFrame))

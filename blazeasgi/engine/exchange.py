@@ -184,6 +184,15 @@ class Exchange(ResponseExtensions):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
+    def _take_buffered(self) -> bytes:
+        """The body received and not yet read, as one piece; the buffer is then empty."""
+        chunks = self._chunks
+        self._chunks = None
+        self.buffered = 0
+        if not chunks:
+            return b""
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
     def skip_unread_body(self) -> None:
         """The handler is done: drop what it left unread, and whatever of the body still comes."""
         self.discard_body = True
@@ -203,11 +212,8 @@ class Exchange(ResponseExtensions):
         Raises ClientDisconnected if the client goes away before the body ends.
         """
         while True:
-            chunks = self._chunks
-            if chunks:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = None
-                self.buffered = 0
+            if self._chunks:
+                data = self._take_buffered()
                 self.conn.body_consumed()
                 return data, not self.body_complete
             if self.body_complete:
@@ -357,33 +363,47 @@ class Exchange(ResponseExtensions):
             )
         )
 
-    async def write(self, data: bytes, more: bool = True) -> None:
-        """Send part of the body, waiting while the client is not keeping up."""
+    def _body_goes_out(self, data: bytes, more: bool) -> bool:
+        """Check a body write against the response state (every protocol's ``write``
+        and ``write_file`` start here): AppError when out of order, False when
+        nothing is to be sent (the closing empty write, or a body that is not sent)."""
         if not self.response_started:
             raise AppError("response body sent before the response started")
         if self.response_complete:
             if data or more:
                 raise AppError("response already complete")
-            return
+            return False
         if self._no_body:  # HEAD, 204, 304: the app's body is not sent or checked
             if not more:
                 self.response_complete = True
+            return False
+        return True
+
+    def _off_length(self, data: bytes, more: bool) -> str | None:
+        """Count ``data`` against a declared Content-Length (``_remaining``): "more"
+        or "less" when the body overruns it or ends short, else None."""
+        remaining = self._remaining
+        if remaining is None:
+            return None
+        remaining -= len(data)
+        self._remaining = remaining
+        if remaining < 0:
+            return "more"
+        return "less" if not more and remaining > 0 else None
+
+    async def write(self, data: bytes, more: bool = True) -> None:
+        """Send part of the body, waiting while the client is not keeping up."""
+        if not self._body_goes_out(data, more):
             return
         conn = self.conn
         if conn.closed:
             raise ClientDisconnected("client disconnected")
-        remaining = self._remaining
-        if remaining is not None:
-            remaining -= len(data)
-            self._remaining = remaining
-            if remaining < 0 or (not more and remaining > 0):
-                self.response_complete = True
-                self.keep_alive = False
-                conn.abort_after_write()
-                raise AppError(
-                    f"response body length does not match Content-Length "
-                    f"({'more' if remaining < 0 else 'less'} than declared)"
-                )
+        off = self._off_length(data, more)
+        if off is not None:
+            self.response_complete = True
+            self.keep_alive = False
+            conn.abort_after_write()
+            raise AppError(f"response body length does not match Content-Length ({off} than declared)")
         if not more:
             self.response_complete = True
         self.bytes_sent += len(data)

@@ -8,15 +8,16 @@ or, on the cleartext port, by the connection preface in a connection's first byt
 The codec is zttp (sans-IO, Zig core), chosen by measurement against h2
 (benchmarks/h2codec.py: parsing a GET's HEADERS and writing a HEADERS + DATA
 response costs ~3 us of CPU with zttp against ~140 us with h2). zttp answers SETTINGS
-and PING itself, enforces its own limits (128 concurrent streams, 64 KiB header
-lists) and returns receive-window credit as it parses, so:
+and PING itself, enforces its own limits (h2limits.py) and returns receive-window
+credit as it parses, so:
 
 * response bodies: what the peer's window does not take waits in the codec; a
   writer waits once more than ``write_high_water`` bytes wait there (a stalled
   reader costs that much per stream, plus one write);
-* request bodies: the codec cannot hold a stream's credit back, so once a stream
-  has ``read_high_water`` unread bytes the whole connection stops reading (as
-  HTTP/1.1 does) until its handler reads them.
+* request bodies: the engine holds back the codec's stream credit until the
+  stream's handler has read its body (h2flow.py), so a handler that does not read
+  costs at most one window (64 KiB) while the other streams flow; past
+  UNREAD_STREAMS such windows the connection stops reading the socket.
 
 Each stream's Exchange (``H2Exchange``) keeps the contract of exchange.py; its
 ``http_version`` is "2". A failed handler ends its stream with RST_STREAM (or a
@@ -29,19 +30,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING
 
 try:
     import zttp
 except ImportError:  # pragma: no cover - the codec is an optional dependency
     zttp = None  # type: ignore[assignment]
 
-from ..logs import log_access
 from .conninfo import ConnectionInfo
 from .endings import sweep
-from .errors import AppError, ClientDisconnected, ProtocolError
-from .exchange import Exchange
-from .http11 import NO_BODY_STATUSES, ResponseHead
+from .errors import ProtocolError
+from .h2exchange import (
+    ENHANCE_YOUR_CALM,
+    FLOW_CONTROL_ERROR,
+    NO_ERROR,
+    REFUSED_STREAM,
+    H2Exchange,
+)
+from .h2fields import FieldCache
+from .h2flow import UNREAD_STREAMS, hold_credit, window_update
+from .h2limits import CODEC_HEADER_LIST, LAST_STREAM_ID, MAX_QUIET_BYTES, check_request, time_requests
 from .requestchecks import NOTED_FIELDS
 from .transports import drain_writes, release_drained, unread_bytes
 
@@ -49,16 +57,9 @@ if TYPE_CHECKING:
     from .server import ServerState
 
 logger = logging.getLogger("blazeasgi.error")
-access_logger = logging.getLogger("blazeasgi.access")
 
 #: The codec is installed: HTTP/2 can be served.
 AVAILABLE = zttp is not None
-
-# RFC 9113 §7 error codes.
-NO_ERROR = 0x0
-PROTOCOL_ERROR = 0x1
-INTERNAL_ERROR = 0x2
-REFUSED_STREAM = 0x7
 
 #: Streams a client may open on one connection; then GOAWAY (NO_ERROR), and it
 #: reconnects, as nginx does after keepalive_requests. zttp 0.0.35 ends a
@@ -67,279 +68,11 @@ REFUSED_STREAM = 0x7
 MAX_STREAMS_PER_CONNECTION = 4096 - 2 * 128
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
-#: Connection-specific fields, which HTTP/2 forbids (RFC 9113 §8.2.2).
-_CONNECTION_FIELDS = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
-)
-_TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
-#: Converted header blocks kept per connection (an app sends the same few).
-_FIELD_CACHE_SIZE = 64
-
-
-def fields_of(block: bytes) -> list[tuple[bytes, bytes]]:
-    """HTTP/1.1 header lines (validated, as http11.build_head makes them) as HTTP/2
-    fields: names lower-cased, connection-specific fields dropped."""
-    fields = []
-    for line in block.split(b"\r\n"):
-        if line:
-            name, _, value = line.partition(b": ")
-            name = name.lower()
-            if name not in _CONNECTION_FIELDS:
-                fields.append((name, value))
-    return fields
 
 
 def take_over(state: ServerState, info: ConnectionInfo, transport: asyncio.Transport, data: bytes) -> None:
     """Serve HTTP/2 on ``transport`` from here on; ``data``: the bytes read so far."""
     HTTP2Connection(state, info, transport).start(data)
-
-
-class H2Exchange(Exchange):
-    """One stream's request and response (the contract of exchange.py)."""
-
-    #: The stream was reset, by the client or by the server.
-    reset = False
-    _ended = False  # END_STREAM sent
-    _window_waiter: asyncio.Future[None] | None = None
-    _started_at = 0.0
-    #: Its handler was started (the stream is then the runner's until stream_done).
-    dispatched = False
-
-    def __init__(
-        self,
-        h2: HTTP2Connection,
-        stream_id: int,
-        method: str,
-        target: bytes,
-        headers: list[tuple[bytes, bytes]],
-    ) -> None:
-        # Exchange.__init__ is not called: its ``conn`` is the HTTP/1.1 connection,
-        # and every method that uses it is replaced here.
-        self.h2 = h2
-        self.info = h2.info
-        self.stream_id = stream_id
-        self.handle = h2.codec.stream(stream_id)
-        self.method = method
-        self.target = target
-        self.path, _, self.query_string = target.partition(b"?")
-        self.headers = headers
-        self.http_version = "2"
-        self.keep_alive = True
-        if method == "HEAD":
-            self._no_body = True
-
-    # -- connection facts ----------------------------------------------------------
-    @property
-    def disconnected(self) -> bool:
-        return self.reset or self.h2.closed
-
-    @property
-    def write_paused(self) -> bool:
-        return self.h2.write_paused or (self.handle.pending_bytes or 0) > self.h2.send_high_water
-
-    def switch_protocols(self, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
-        raise AppError("there is no protocol switch on an HTTP/2 stream")
-
-    def client_lost(self) -> None:
-        super().client_lost()
-        waiter = self._window_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _window_opened(self) -> None:
-        waiter = self._window_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # -- request body ----------------------------------------------------------------
-    async def receive_body(self) -> tuple[bytes, bool]:
-        while True:
-            chunks = self._chunks
-            if chunks:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = None
-                self.buffered = 0
-                self.h2.body_consumed()
-                return data, not self.body_complete
-            if self.body_complete:
-                return b"", False
-            if self.reset or self.h2.closed or self.body_error is not None:
-                raise ClientDisconnected("client disconnected before the body was read")
-            if self.expect_continue and not self._continue_sent and not self.response_started:
-                self._continue_sent = True
-                self.handle.send_informational(100)
-                self.h2.flush()
-            self.body_waiter = self.h2.loop.create_future()
-            await self.body_waiter
-            self.body_waiter = None
-
-    async def wait_disconnect(self) -> None:
-        if self.reset or self.h2.closed:
-            return
-        self._disconnect_waiter = self.h2.loop.create_future()
-        await self._disconnect_waiter
-
-    # -- response ----------------------------------------------------------------------
-    def _fields(self, header_block: bytes, content_length: int | None) -> list[tuple[bytes, bytes]]:
-        return self.h2.response_fields(header_block, content_length)
-
-    def respond(self, status: int, header_block: bytes, body: bytes, close: bool = False) -> None:
-        if self.response_started or self.body_error is not None:
-            self._refuse()
-        self.response_started = self.response_complete = True
-        self.status = status
-        if self.reset or self.h2.closed:
-            return
-        handle = self.handle
-        if status in NO_BODY_STATUSES:
-            handle.send_response(status, self._fields(header_block, None), True)
-        else:
-            self.bytes_sent = len(body)
-            fields = self._fields(header_block, len(body))
-            if self._no_body or not body:
-                handle.send_response(status, fields, True)
-            else:
-                handle.send_response(status, fields, False)
-                handle.send_data(body)
-                handle.end_message()
-        self._ended = True
-        h2 = self.h2
-        if not h2.receiving:  # (flush, inlined: every small response passes here)
-            h2.flush_now()
-
-    def start(
-        self, status: int, header_block: bytes, content_length: int | None, close: bool = False
-    ) -> None:
-        if self.response_started or self.body_error is not None:
-            self._refuse()
-        if not 100 <= status <= 599:
-            raise AppError(f"invalid HTTP status code {status!r}")
-        self.response_started = True
-        self.status = status
-        if status in NO_BODY_STATUSES:
-            self._no_body = True
-            content_length = None
-        elif content_length is not None:
-            self._remaining = content_length
-        if self.reset or self.h2.closed:
-            return
-        self._ended = self._no_body
-        self.handle.send_response(status, self._fields(header_block, content_length), self._no_body)
-        self.h2.flush()
-
-    async def write(self, data: bytes, more: bool = True) -> None:
-        if not self.response_started:
-            raise AppError("response body sent before the response started")
-        if self.response_complete:
-            if data or more:
-                raise AppError("response already complete")
-            return
-        if self._no_body:  # HEAD, 204, 304: the app's body is not sent or checked
-            if not more:
-                self.response_complete = True
-            return
-        if self.reset or self.h2.closed:
-            raise ClientDisconnected("client disconnected")
-        remaining = self._remaining
-        if remaining is not None:
-            remaining -= len(data)
-            self._remaining = remaining
-            if remaining < 0 or (not more and remaining > 0):
-                self.response_complete = True
-                self.reset_stream(INTERNAL_ERROR)
-                raise AppError(
-                    f"response body length does not match Content-Length "
-                    f"({'more' if remaining < 0 else 'less'} than declared)"
-                )
-        if not more:
-            self.response_complete = True
-        self.bytes_sent += len(data)
-        handle = self.handle
-        if data:
-            handle.send_data(data)
-        if not more:
-            handle.end_message()
-            self._ended = True
-        h2 = self.h2
-        h2.flush()
-        if h2.write_paused or (handle.pending_bytes or 0) > h2.send_high_water:
-            await self._wait_for_window()
-
-    async def _wait_for_window(self) -> None:
-        """Wait until the peer has taken what the codec holds for this stream."""
-        h2 = self.h2
-        while True:
-            if self.reset or h2.closed:
-                raise ClientDisconnected("client disconnected")
-            if h2.write_paused:
-                await h2.drain()
-            elif (self.handle.pending_bytes or 0) > h2.send_high_water:
-                self._window_waiter = h2.loop.create_future()
-                await self._window_waiter
-                self._window_waiter = None
-            else:
-                return
-
-    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        await self.write_file(file, offset, count)
-        await self.write(b"", more=False)
-
-    async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
-        """As Exchange.write_file, by reads and writes: HTTP/2 frames every byte."""
-        if not self.response_started:
-            raise AppError("response body sent before the response started")
-        if self.response_complete:
-            raise AppError("response already complete")
-        if self._no_body or count <= 0:
-            return
-        if self._remaining is not None and count > self._remaining:
-            self.response_complete = True
-            self.reset_stream(INTERNAL_ERROR)
-            raise AppError("response body length does not match Content-Length (more than declared)")
-        file.seek(offset)
-        left = count
-        while left > 0:
-            data = file.read(min(left, 65536))
-            if not data:
-                self.response_complete = True
-                self.reset_stream(INTERNAL_ERROR)
-                raise AppError("file shrank while being sent")
-            left -= len(data)
-            await self.write(data, more=True)
-
-    async def end_with_trailers(self, trailer_block: bytes) -> None:
-        if self._no_body or self.response_complete or not self.response_started:
-            await self.write(b"", more=False)
-            return
-        if self.reset or self.h2.closed:
-            raise ClientDisconnected("client disconnected")
-        self.response_complete = self._ended = True
-        self.handle.end_message(self.h2.fields(trailer_block))
-        self.h2.flush()
-
-    def send_informational(self, status: int, header_block: bytes) -> bool:
-        if not 100 <= status <= 199 or status == 101:
-            raise AppError(f"invalid informational status {status!r}")
-        if self.response_started or self.reset or self.h2.closed:
-            return False
-        self.handle.send_informational(status, self.h2.fields(header_block))
-        self.h2.flush()
-        return True
-
-    # -- engine side -----------------------------------------------------------------
-    def reset_stream(self, error_code: int) -> None:
-        """End the stream abruptly (RST_STREAM), waking anything waiting on it."""
-        if self.reset:
-            return
-        self.reset = True
-        if not self.h2.closed:
-            self.handle.reset(error_code)
-            self.h2.flush()
-        self.client_lost()
-
-    def handler_done(self, result: Any, exc: BaseException | None) -> None:
-        """The runner's callback (tasks.DoneCallback)."""
-        self.h2.stream_done(self, exc)
 
 
 class HTTP2Connection(asyncio.Protocol):
@@ -361,10 +94,10 @@ class HTTP2Connection(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         #: Inside data_received: writes wait for its one flush at the end.
         self.receiving = False
-        #: A stream's unread body is over read_high_water (see _on_data).
+        #: The streams' unread body is over _unread_limit: not reading (see _on_data).
         self._body_paused = False
         #: The transport is reading (see _set_reading).
-        self._reading = True
+        self.reading = True
         self._goaway_sent = False
         self._peer_goaway = False
         self._last_stream = 0
@@ -372,12 +105,19 @@ class HTTP2Connection(asyncio.Protocol):
         self._max_target = self.config.max_target_size
         self._max_headers = self.config.max_header_count
         self._max_body = self.config.max_body_size or (1 << 62)
-        self._field_cache: dict[bytes, list[tuple[bytes, bytes]]] = {}
-        self._default_block = b""
-        self._default_fields: list[tuple[bytes, bytes]] = []
-        self._response_cache: dict[tuple[bytes, int | None], list[tuple[bytes, bytes]]] = {}
+        max_head = self.config.max_head_size
+        self.max_field_bytes = max_head if max_head < CODEC_HEADER_LIST else 0
+        self._read_high = self.config.read_high_water
+        self._unread_limit = UNREAD_STREAMS * self._read_high
+        #: DATA was parsed since the last flush: the codec may have queued stream
+        #: WINDOW_UPDATEs, which the streams hold until read (h2flow).
+        self._credit_queued = False
+        #: Bytes read since the codec last reported an event (MAX_QUIET_BYTES).
+        self._quiet_bytes = 0
+        self.field_cache = FieldCache()
         # Timeouts, as HTTPConnection keeps them (see connection.py and Server._on_tick):
-        # an HTTP/2 connection with no open stream is idle; heads are not timed yet.
+        # an HTTP/2 connection with no open stream is idle; requests are timed per
+        # stream (h2limits.time_requests).
         self._idle_since = state.clock
         self._head_since = 0.0
 
@@ -400,7 +140,13 @@ class HTTP2Connection(asyncio.Protocol):
         try:
             try:
                 codec.receive_data(data)
-                self._read_events(started)
+                if self._read_events(started):
+                    self._quiet_bytes = 0
+                else:
+                    self._quiet_bytes += len(data)
+                    if self._quiet_bytes > MAX_QUIET_BYTES:
+                        self._calm()
+                        return
             except zttp.ProtocolError as exc:
                 # The codec has queued its GOAWAY: send it and close.
                 logger.debug("HTTP/2 connection error: %s", exc)
@@ -422,12 +168,15 @@ class HTTP2Connection(asyncio.Protocol):
             return
         self.flush_now()
 
-    def _read_events(self, started: list[H2Exchange]) -> None:
+    def _read_events(self, started: list[H2Exchange]) -> int:
+        """Act on the codec's events; returns how many there were."""
         codec = self.codec
         streams = self.streams
         Request, Data, EndOfMessage = zttp.Request, zttp.Data, zttp.EndOfMessage
+        events = -1
         while True:
             event = codec.next_event()
+            events += 1
             kind = type(event)
             if kind is Request:
                 ex = self._on_request(event)  # type: ignore[arg-type]
@@ -442,7 +191,7 @@ class HTTP2Connection(asyncio.Protocol):
                 if ex is not None:
                     ex.end_body()
             elif event is zttp.NEED_DATA:
-                return
+                return events
             elif kind is zttp.RstStream:
                 ex = streams.get(event.stream_id)  # type: ignore[union-attr]
                 if ex is not None:
@@ -455,7 +204,7 @@ class HTTP2Connection(asyncio.Protocol):
             elif kind is zttp.GoAway:
                 self._peer_goaway = True
             elif event is zttp.CONNECTION_CLOSED:
-                return
+                return events
             # Settings and Ping: the codec answers them itself.
 
     def _on_request(self, event: zttp.Request) -> H2Exchange | None:
@@ -471,6 +220,8 @@ class HTTP2Connection(asyncio.Protocol):
         self._idle_since = 0.0
         if event.end_stream:
             ex.body_complete = True
+        else:
+            ex.body_since = self.state.clock
         names = dict(headers)  # (one C call; a loop over the names cost more)
         if not NOTED_FIELDS.isdisjoint(names):  # TE, proxy fields: see Exchange.noted_fields
             ex.noted_fields = True
@@ -482,7 +233,7 @@ class HTTP2Connection(asyncio.Protocol):
             self._forget(ex)
             return None
         self._streams_left -= 1
-        if self._streams_left <= 0:  # this one is served, and it is the last
+        if self._streams_left <= 0 or stream_id == LAST_STREAM_ID:  # served, and the last
             self.announce_shutdown()
         target = ex.target
         if (
@@ -490,57 +241,54 @@ class HTTP2Connection(asyncio.Protocol):
             and len(target) <= self._max_target
             and len(headers) <= self._max_headers
             and event.protocol is None
+            and not self.max_field_bytes
         ):
             return ex  # (CONNECT has no :path: zttp refuses it, or it has a :protocol)
-        error = self._check_request(ex, event)
+        error = check_request(self, ex, event)
         if error is not None:
-            self._answer_error(ex, error)
+            ex.answer_error(error)
             if not ex.body_complete:
                 ex.reset_stream(NO_ERROR)
             self._forget(ex)
             return None
         return ex
 
-    def _check_request(self, ex: H2Exchange, event: zttp.Request) -> ProtocolError | None:
-        """The engine's own limits and what it does not serve yet (cold unless broken)."""
-        target = ex.target
-        if len(target) > self._max_target:
-            return ProtocolError(414, "URI Too Long")
-        if len(ex.headers) > self._max_headers:
-            return ProtocolError(431, "Too many header fields")
-        if event.protocol is not None or ex.method == "CONNECT":
-            return ProtocolError(501, "CONNECT is not served over HTTP/2")
-        if target[:1] != b"/" and not (target == b"*" and ex.method == "OPTIONS"):
-            return ProtocolError(400, "Invalid request target")
-        return None
-
-    def _answer_error(self, ex: H2Exchange, error: ProtocolError) -> None:
-        body = error.message.encode("utf-8", "replace") + b"\n"
-        ex.respond(error.status, _TEXT_PLAIN, body)
-
     def _on_data(self, ex: H2Exchange, data: bytes) -> None:
+        self._credit_queued = True
+        if ex.body_error is not None:
+            return  # refused (fail_body): dropped, and its window stays shut
         ex.feed_body(data)
+        ex.body_since = self.state.clock
         if ex.body_received > self._max_body:
-            error = ProtocolError(413, "Content Too Large")
-            ex.body_error = error
-            if not ex.response_started:
-                ex.body_error = None
-                self._answer_error(ex, error)
-                ex.body_error = error
-            ex.reset_stream(NO_ERROR if ex.response_complete else INTERNAL_ERROR)
-            return
-        if ex.buffered > self.config.read_high_water and not self._body_paused:
-            # zttp returns the stream's window as it parses: stop reading the socket.
+            ex.fail_body(ProtocolError(413, "Content Too Large"))
+        elif ex.body_received > ex.credit_given:
+            # More than the window this stream was given (h2flow; the codec's is larger).
+            ex.body_error = ProtocolError(400, "Flow-control window exceeded")
+            ex.reset_stream(FLOW_CONTROL_ERROR)
+        elif ex.buffered > self._read_high and not self._body_paused and self._unread() > self._unread_limit:
+            # Every stream holds at most a window; this bounds their sum.
             self._body_paused = True
             self._set_reading()
 
-    def body_consumed(self) -> None:
-        """A handler read its stream's buffered body: resume reading if all are drained."""
+    def _unread(self) -> int:
+        return sum(ex.buffered for ex in self.streams.values())
+
+    def body_consumed(self, ex: H2Exchange) -> None:
+        """``ex``'s handler read all its buffered body: pass on the credit its stream
+        holds (h2flow), and resume reading if the connection had stopped."""
+        credit = ex.held_credit
+        if credit:
+            ex.held_credit = 0
+            if not ex.body_complete and not ex.reset and not self.closed and ex.body_error is None:
+                ex.credit_given += credit
+                self.transport.write(window_update(ex.stream_id, credit))
         if self._body_paused:
-            high = self.config.read_high_water
-            if all(ex.buffered <= high for ex in self.streams.values()):
-                self._body_paused = False
-                self._set_reading()
+            self._check_unread()
+
+    def _check_unread(self) -> None:
+        if self._unread() <= self._unread_limit:
+            self._body_paused = False
+            self._set_reading()
 
     def _set_reading(self) -> None:
         """Read while no stream's body is backed up and the peer takes our writes.
@@ -550,8 +298,8 @@ class HTTP2Connection(asyncio.Protocol):
         reading the answers would otherwise grow our write buffer without bound.
         """
         reading = not self._body_paused and not self.write_paused
-        if reading != self._reading and not self.closed:
-            self._reading = reading
+        if reading != self.reading and not self.closed:
+            self.reading = reading
             if reading:
                 self.transport.resume_reading()
             else:
@@ -571,6 +319,8 @@ class HTTP2Connection(asyncio.Protocol):
         self.streams.pop(ex.stream_id, None)
         if not self.streams:
             self._idle_since = self.state.clock
+        if self._body_paused:
+            self._check_unread()
 
     def _dispatch(self, ex: H2Exchange) -> None:
         ex.dispatched = True
@@ -589,16 +339,18 @@ class HTTP2Connection(asyncio.Protocol):
     def stream_done(self, ex: H2Exchange, exc: BaseException | None) -> None:
         """The stream's handler ended (``exc``: how it failed, if it did)."""
         if exc is not None:
-            self._handler_failed(ex, exc)
+            ex.failed(exc)
         elif not ex.response_complete:
-            self._unfinished(ex)
+            ex.unfinished()
         if self.state.access_log:
-            self._log_access(ex)
+            ex.log_access()
         if not ex.body_complete and not ex.reset:
             # Answered before the request body ended: the client may stop sending
             # (RFC 9113 §8.1).
             ex.reset_stream(NO_ERROR)
         self.streams.pop(ex.stream_id, None)
+        if self._body_paused:
+            self._check_unread()
         if not self.streams:
             self._idle_since = self.state.clock
             if self.closed:
@@ -608,83 +360,7 @@ class HTTP2Connection(asyncio.Protocol):
                 return
         self.flush()
 
-    def _handler_failed(self, ex: H2Exchange, exc: BaseException) -> None:
-        if isinstance(exc, ClientDisconnected) and (ex.reset or self.closed or ex.body_error is not None):
-            pass  # the client left or broke its body: not the app's fault, no log
-        elif isinstance(exc, asyncio.CancelledError):
-            logger.error("Handler for %s %s was cancelled", ex.method, _show(ex.target))
-        else:
-            logger.error("Exception in handler for %s %s", ex.method, _show(ex.target), exc_info=exc)
-        if ex.reset or self.closed:
-            return
-        if not ex.response_started:
-            ex.respond(500, _TEXT_PLAIN, b"Internal Server Error")
-        elif not ex.response_complete:
-            ex.response_complete = True
-            ex.reset_stream(INTERNAL_ERROR)
-
-    def _unfinished(self, ex: H2Exchange) -> None:
-        """The handler returned without completing its response."""
-        if ex.reset or self.closed:
-            return
-        if not ex.response_started:
-            head: ResponseHead | None = ex.held
-            if head is not None:  # a head with no body
-                ex.start(ex.status, head.block, head.content_length)
-                if head.content_length:
-                    ex.response_complete = True
-                    ex.reset_stream(INTERNAL_ERROR)
-                else:
-                    ex.response_complete = ex._ended = True
-                    if not ex._no_body:
-                        ex.handle.end_message()
-                return
-            logger.error("Handler for %s %s returned without a response", ex.method, _show(ex.target))
-            ex.respond(500, _TEXT_PLAIN, b"Internal Server Error")
-            return
-        logger.error("Handler for %s %s returned before the response body ended", ex.method, _show(ex.target))
-        ex.response_complete = True
-        ex.reset_stream(INTERNAL_ERROR)
-
-    def _log_access(self, ex: H2Exchange) -> None:
-        if not access_logger.isEnabledFor(logging.INFO):
-            return
-        duration_ms = (perf_counter() - ex._started_at) * 1000.0
-        body_bytes = 0 if ex._no_body else ex.bytes_sent
-        log_access(self.config.access_log_format, self.info.client, ex, body_bytes, duration_ms)
-
     # -- writing -------------------------------------------------------------------------
-    def response_fields(self, header_block: bytes, content_length: int | None) -> list[tuple[bytes, bytes]]:
-        """A response's fields: Date/Server, content-length, the app's. An app
-        answers with the same few heads (and, when small, lengths) again and again,
-        so the lists are kept, until the Date block changes (once a second)."""
-        default = self.state.default_headers
-        if default is not self._default_block:
-            self._default_block = default
-            self._default_fields = fields_of(default)
-            self._response_cache.clear()
-        key = (header_block, content_length)
-        fields = self._response_cache.get(key)
-        if fields is None:
-            fields = list(self._default_fields)
-            if content_length is not None:
-                fields.append((b"content-length", b"%d" % content_length))
-            if header_block:
-                fields += self.fields(header_block)
-            if len(self._response_cache) >= _FIELD_CACHE_SIZE:
-                self._response_cache.clear()
-            self._response_cache[key] = fields
-        return fields
-
-    def fields(self, block: bytes) -> list[tuple[bytes, bytes]]:
-        cache = self._field_cache
-        fields = cache.get(block)
-        if fields is None:
-            if len(cache) >= _FIELD_CACHE_SIZE:
-                cache.clear()
-            fields = cache[block] = fields_of(block)
-        return fields
-
     def flush(self) -> None:
         """Send what the codec has queued, unless data_received will at its end."""
         if not self.receiving:
@@ -693,6 +369,9 @@ class HTTP2Connection(asyncio.Protocol):
     def flush_now(self) -> None:
         data = self.codec.data_to_send()
         if data and not self.closed:
+            if self._credit_queued:
+                self._credit_queued = False
+                data = hold_credit(self.streams, data)
             self.transport.write(data)
 
     def pause_writing(self) -> None:
@@ -753,13 +432,21 @@ class HTTP2Connection(asyncio.Protocol):
     def unread_bytes(self) -> int:
         return unread_bytes(self.transport)
 
-    def timeout_head(self) -> None:  # pragma: no cover - HTTP/2 heads are not timed yet
+    def timeout_head(self) -> None:  # pragma: no cover - a connection's head is not timed
         self.close()
 
     def sweep(self, now: float, keep_alive: float, head_timeout: float) -> None:
-        """The server's once-a-second look: idle past the keep-alive timeout closes."""
+        """The server's once-a-second look. A request whose head or body stopped
+        coming times out as an HTTP/1.1 head does; a connection with no open stream
+        closes when idle past the keep-alive timeout (endings.sweep)."""
+        if self.streams:
+            time_requests(self, now, head_timeout)
         sweep(self, now, keep_alive, head_timeout)
 
-
-def _show(target: bytes) -> str:
-    return target.decode("latin-1")
+    def _calm(self) -> None:
+        """A flood (MAX_QUIET_BYTES): GOAWAY ENHANCE_YOUR_CALM, and close."""
+        logger.debug("HTTP/2 flood from %s: closing", self.info.client)
+        if not self._goaway_sent:
+            self._goaway_sent = True
+            self.codec.close(ENHANCE_YOUR_CALM, self._last_stream)
+        self.close()

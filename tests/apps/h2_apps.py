@@ -22,6 +22,17 @@ SEEN: dict[str, Any] = {}
 CHUNK = 65536
 
 
+async def body_size(receive: Any) -> int:
+    """Read the request body to its end (or a disconnect); its size."""
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    return size
+
+
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
@@ -52,12 +63,7 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 break
         await send({"type": "http.response.body", "body": b""})
     elif path == "/count":  # the request body's size
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            size += len(message.get("body", b""))
-            more = message.get("more_body", False)
+        size = await body_size(receive)
         await send(start)
         await send({"type": "http.response.body", "body": str(size).encode()})
     elif path == "/stream":  # n chunks of 64 KiB; SEEN["sent"]: bytes send() took
@@ -71,6 +77,12 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             SEEN["send_failed"] = True
             raise
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/read-later":  # reads nothing until SEEN["read"], then counts the body
+        while not SEEN.get("read"):
+            await asyncio.sleep(0.01)
+        size = await body_size(receive)
+        await send(start)
+        await send({"type": "http.response.body", "body": str(size).encode()})
     elif path == "/wait-disconnect":
         await send(start)
         await send({"type": "http.response.body", "body": b"waiting", "more_body": True})
