@@ -19,7 +19,7 @@ import h2.settings
 import httpx
 import pytest
 
-from blazeasgi.engine import http2
+from blazeasgi.engine import h2settings, http2
 
 from .apps import h2_apps
 from .conftest import RunningServer
@@ -77,6 +77,31 @@ def test_h2c_native(serve: Serve) -> None:
     assert (response.http_version, response.text) == ("HTTP/2", "native 2 GET")
     assert upload.text == "300000"
     assert missing.status_code == 404
+
+
+def test_extended_connect_is_not_announced(serve: Serve) -> None:
+    """The server does not serve RFC 8441's extended CONNECT, so it must not say it
+    does: a browser that read ENABLE_CONNECT_PROTOCOL = 1 would send its WebSockets
+    over HTTP/2 and get a 501 instead of opening them on their own connection."""
+    server = serve(h2_apps.native_app)
+    client = h2c(server)
+    assert client.get("/").status == 200
+    settings = client.conn.remote_settings
+    assert settings.max_concurrent_streams < 2**31  # the server's SETTINGS did arrive
+    assert not settings.enable_connect_protocol
+
+
+def test_settings_rewrite_keeps_the_other_frames_and_settings() -> None:
+    frames = (
+        b"\x00\x00\x0c\x04\x00\x00\x00\x00\x00"  # SETTINGS: 0x3 = 100, 0x8 = 1
+        + b"\x00\x03\x00\x00\x00\x64\x00\x08\x00\x00\x00\x01"
+        + b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"  # SETTINGS ACK
+        + b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x0f\x00\x01"  # WINDOW_UPDATE
+    )
+    out = h2settings.without_setting(frames, h2settings.ENABLE_CONNECT_PROTOCOL)
+    assert out == (
+        b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64" + frames[21:]
+    )
 
 
 def test_http11_keeps_working_on_the_same_port(serve: Serve) -> None:

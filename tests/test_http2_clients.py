@@ -265,11 +265,6 @@ def test_chromium_loads_the_demo_over_h2(serve: Serve, certs: Certs, browser: An
 
 
 @needs_browser
-@pytest.mark.xfail(
-    strict=True,
-    reason="the server's SETTINGS advertise ENABLE_CONNECT_PROTOCOL=1 (zttp's default) but "
-    "extended CONNECT (RFC 8441) gets 501: Chromium sends its WebSockets that way and they fail",
-)
 def test_chromium_websockets_beside_h2(serve: Serve, certs: Certs, browser: Any) -> None:  # noqa: F811
     """The page's WebSockets open over TLS while the page itself is on h2."""
     from selenium.webdriver.support.ui import WebDriverWait
