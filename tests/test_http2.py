@@ -99,9 +99,7 @@ def test_settings_rewrite_keeps_the_other_frames_and_settings() -> None:
         + b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x0f\x00\x01"  # WINDOW_UPDATE
     )
     out = h2settings.without_setting(frames, h2settings.ENABLE_CONNECT_PROTOCOL)
-    assert out == (
-        b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64" + frames[21:]
-    )
+    assert out == (b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64" + frames[21:])
 
 
 def test_http11_keeps_working_on_the_same_port(serve: Serve) -> None:
