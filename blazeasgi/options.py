@@ -5,7 +5,7 @@
 ``BLAZEASGI_<FLAG>`` from each flag, plus the explicit ``env`` alias), and the
 Config is filled from it (config_kwargs). An option's default is its Config
 field's own default unless it says otherwise; ``shown`` is that default as
-``--help`` and the README's "Command line" table state it (tests/test_options.py
+``--help`` and the README's "Command line" table state it (tests/process/test_options.py
 holds the README to this table).
 
 Adding a flag: a Config field if the engine needs it, one Option here, one README row.

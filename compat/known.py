@@ -1,6 +1,6 @@
 """Differences from uvicorn that are deliberate: case name -> reason.
 
-compat/README.md explains each at length; tests/test_compat_runner.py checks that
+compat/README.md explains each at length; tests/project/test_compat_runner.py checks that
 every name here is documented there and that the runner finds no other.
 """
 

@@ -13,7 +13,7 @@ one is still marked down would leave nginx with no live instance.
 
 Prints requests sent and failed, how many requests nginx retried on another
 instance (failures the client never saw) and how long each step took. Exits 1
-when any request failed. tests/test_deploy_nginx.py runs the same code.
+when any request failed. tests/project/test_deploy_nginx.py runs the same code.
 
 Each instance finds its name (a, b, ...) in $BLAZE_INSTANCE.
 """

@@ -1,5 +1,5 @@
 """Coverage-guided fuzzing of the engine with atheris (libFuzzer), same invariant as
-tests/test_fuzz.py (``check_input``: no exception, no hang, well-formed responses or
+tests/engine/test_fuzz.py (``check_input``: no exception, no hang, well-formed responses or
 one 4xx/5xx and a close, never two responses for one request, no desync with h11).
 
     pip install atheris          # not a test dependency: only for this harness
@@ -39,7 +39,7 @@ with atheris.instrument_imports(include=["blazeasgi"]):
     import blazeasgi.native.responses  # noqa: F401
 
 from tests.conftest import new_loop
-from tests.test_fuzz import CONFIGS, check_input
+from tests.engine.test_fuzz import CONFIGS, check_input
 
 LOOP = new_loop(os.environ.get("FUZZ_LOOP", "asyncio"))
 

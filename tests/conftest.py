@@ -28,6 +28,7 @@ from blazeasgi.engine.server import Server, ServerState, bind_socket
 from blazeasgi.engine.tasks import RunnerPool, Suspended
 from blazeasgi.settings import InterfaceSettings
 
+from .helpers.browser import browser  # noqa: F401  (a fixture: headless Chromium)
 from .helpers.cli import ROOT, Blaze
 from .helpers.tls import certs  # noqa: F401  (a fixture: the TLS and HTTP/2 tests)
 from .helpers.workers import masters

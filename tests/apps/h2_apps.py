@@ -1,4 +1,4 @@
-"""Apps for tests/test_http2.py: what the stream's handler saw, and how it behaves.
+"""Apps for tests/http2/test_http2.py: what the stream's handler saw, and how it behaves.
 
 ``SEEN`` is written by the server thread's handlers and read by the tests: the
 bytes a streaming handler got past ``send`` (what the server let it write), and

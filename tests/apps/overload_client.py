@@ -1,4 +1,4 @@
-"""A keep-alive load client for tests/test_engine_overload.py, run in its own process.
+"""A keep-alive load client for tests/engine/test_engine_overload.py, run in its own process.
 
 ``python -m tests.apps.overload_client PORT CONNECTIONS SECONDS`` opens CONNECTIONS
 sockets and on each sends GET / again as soon as the previous response has fully

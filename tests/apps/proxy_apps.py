@@ -1,4 +1,4 @@
-"""Apps that answer with what they were told about the client (tests/test_proxy_headers.py)."""
+"""Apps that answer with what they were told about the client (tests/engine/test_proxy_headers.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Apps that report what the server told them about TLS (tests/test_tls.py)."""
+"""Apps that report what the server told them about TLS (tests/process/test_tls.py)."""
 
 from __future__ import annotations
 
