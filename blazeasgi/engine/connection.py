@@ -39,7 +39,9 @@ from .transports import pace, release_drained, wait_drained
 # lookup at every use (~140 instructions; 7 a request in on_header alone).
 #: Methods named without decoding. CONNECT is left out: its target needs a check
 #: (authority-form only) that rare_method makes off the common path.
-_METHODS: Final = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
+_METHODS: Final = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
+}
 _OWS: Final = frozenset(b" \t")
 _SPECIAL_HEADERS: Final = NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
