@@ -1,7 +1,8 @@
 """Per-request cost of the engine without sockets: feed a request, count µs.
 
     python -m benchmarks.micro [native|asgi|starlette|fastapi] [--profile] [--app-alone] [--close]
-        [--each] [--http2] [--n N]
+        [--each] [--http2] [--browser] [--n N]
+    python -m benchmarks.micro --parse httptools|httptools-bare|zttp|zttp-event [--browser] [--n N]
 
 A mock transport swallows the writes, so this isolates the server's own Python
 work (parse, dispatch, serialise) from the kernel; compare runs, not absolutes.
@@ -14,8 +15,10 @@ pass that takes. ``--each`` feeds one request at a time and runs the loop until 
 response is written: the cost then includes the loop passes a handler path takes
 (compare ``BLAZEASGI_TASKS=task`` with the default). ``--http2`` sends the
 requests as HTTP/2 streams on prior-knowledge h2c connections, ten a read
-(h2load's ``-m 10``), 1,000 a connection. ``--n`` sets the number of requests
-timed; under callgrind, two runs give the instructions per request:
+(h2load's ``-m 10``), 1,000 a connection. ``--browser`` sends a browser's page
+request (16 header fields, 914 bytes) instead of wrk's (3 fields). ``--parse``
+times the HTTP/1.1 parse of one request alone, no app (see parser_for). ``--n``
+sets the number of requests timed; under callgrind, two runs give the instructions per request:
 (count at n=60000 - count at n=20000) / 40000.
 """
 
@@ -35,7 +38,34 @@ from blazeasgi.engine.connection import HTTPConnection
 from blazeasgi.engine.server import ServerState
 from blazeasgi.settings import InterfaceSettings
 
+#: wrk's request: three header fields.
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+#: What a browser sends for a page (``--browser``): Chrome's 16 header fields (a reload) with
+#: client hints, fetch metadata, accept lists and cookies; 914 bytes.
+BROWSER_REQUEST = (
+    b"GET / HTTP/1.1\r\n"
+    b"Host: localhost:8000\r\n"
+    b"Connection: keep-alive\r\n"
+    b"Cache-Control: max-age=0\r\n"
+    b'sec-ch-ua: "Chromium";v="131", "Not_A Brand";v="24"\r\n'
+    b"sec-ch-ua-mobile: ?0\r\n"
+    b'sec-ch-ua-platform: "Linux"\r\n'
+    b"Upgrade-Insecure-Requests: 1\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    b" Chrome/131.0.0.0 Safari/537.36\r\n"
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    b"image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7\r\n"
+    b"Sec-Fetch-Site: none\r\n"
+    b"Sec-Fetch-Mode: navigate\r\n"
+    b"Sec-Fetch-User: ?1\r\n"
+    b"Sec-Fetch-Dest: document\r\n"
+    b"Accept-Encoding: gzip, deflate, br, zstd\r\n"
+    b"Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n"
+    b"Cookie: sessionid=8f3kq2n1v0x7c4m9z6b5l2j8h1g3d0s; csrftoken=Zq8xW3vN7rT2yK5mP9cL4bH6jF1dS0aG;"
+    b" _ga=GA1.1.1234567890.1733220000; _gid=GA1.1.987654321.1733220000;"
+    b" consent=analytics:1,ads:0; cart=3f1e9a7c-52d4-4b8e-a0c6-9d2f71e84b35; lang=en; theme=dark\r\n"
+    b"\r\n"
+)
 
 
 class NullTransport:
@@ -83,25 +113,25 @@ def load(kind: str) -> Any:
     return to_served_app(app_for(kind), InterfaceSettings(lifespan="off"))
 
 
-async def run(kind: str, n: int, profile: bool) -> None:
+async def run(kind: str, n: int, profile: bool, request: bytes = REQUEST) -> None:
     served = load(kind)
     await served.startup()
     state = ServerState(Config(access_log=False), served.dispatch, asyncio.get_running_loop())
     conn = HTTPConnection(state)
     transport = NullTransport()
     conn.connection_made(transport)  # type: ignore[arg-type]
-    conn.data_received(REQUEST)
+    conn.data_received(request)
     for _ in range(3):  # let the connection's host task start (see engine/tasks.py)
         await asyncio.sleep(0)
     for _ in range(1000):
-        conn.data_received(REQUEST)
+        conn.data_received(request)
     await asyncio.sleep(0)
     prof = cProfile.Profile() if profile else None
     if prof:
         prof.enable()
     t0 = time.perf_counter()
     for _ in range(n):
-        conn.data_received(REQUEST)
+        conn.data_received(request)
     dt = time.perf_counter() - t0
     if prof:
         prof.disable()
@@ -164,13 +194,15 @@ async def run_http2(kind: str, n: int) -> None:
     print(f"{kind} --http2: {dt / n * 1e6:.2f} us/request ({transport.n - writes} writes)")
 
 
-async def run_close(kind: str, n: int) -> None:
+async def run_close(kind: str, n: int, request: bytes = REQUEST) -> None:
     """A new connection per request: made, fed one request, lost."""
     served = load(kind)
     await served.startup()
     state = ServerState(Config(access_log=False), served.dispatch, asyncio.get_running_loop())
     transport = NullTransport()
-    request = REQUEST.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    request = request.replace(b"Connection: keep-alive\r\n", b"").replace(
+        b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"
+    )
 
     async def batch(count: int) -> None:
         for _ in range(count):
@@ -190,7 +222,7 @@ async def run_close(kind: str, n: int) -> None:
     print(f"{kind} --close: {dt / n * 1e6:.2f} us/request ({transport.n - writes} writes)")
 
 
-async def run_each(kind: str, n: int) -> None:
+async def run_each(kind: str, n: int, request: bytes = REQUEST) -> None:
     """One request at a time on a kept-alive connection, the loop run until it is answered."""
     served = load(kind)
     await served.startup()
@@ -202,7 +234,7 @@ async def run_each(kind: str, n: int) -> None:
     async def answer(count: int) -> None:
         for _ in range(count):
             answered = transport.n + 1
-            conn.data_received(REQUEST)
+            conn.data_received(request)
             while transport.n < answered:
                 await asyncio.sleep(0)
 
@@ -211,6 +243,90 @@ async def run_each(kind: str, n: int) -> None:
     await answer(n)
     dt = time.perf_counter() - t0
     print(f"{kind} --each: {dt / n * 1e6:.2f} us/request")
+
+
+class _BareCallbacks:
+    """httptools' callbacks doing the least a server must: the target and the
+    lower-cased header list (no checks, no Exchange)."""
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.heads = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.heads += 1
+        self.url = b""
+        self.headers = []
+
+
+def parser_for(parser: str) -> Callable[[bytes], object]:
+    """One request's parse, fed whole, as a callable (``--parse PARSER``):
+
+    * ``httptools``: the engine's own parser and callbacks (connection.py), up to
+      the Exchange queued for dispatch: what a request costs before the app runs;
+    * ``httptools-bare``: httptools with callbacks that only collect the target
+      and the lower-cased header list (_BareCallbacks);
+    * ``zttp``: zttp's HTTP/1.1 parser (``H1Connection.receive_event``), its
+      Request event with the headers as a lower-cased list, the connection reset
+      for the next request (``start_next_cycle``); zttp checks the request line
+      and fields itself (no trailing OWS, one Host, framing fields);
+    * ``zttp-event``: the same without materialising the header list (the
+      HeaderBlock stays lazy).
+    """
+    if parser == "httptools":
+        state = ServerState(Config(access_log=False), lambda ex: None, asyncio.new_event_loop())
+        conn = HTTPConnection(state)
+        conn.connection_made(NullTransport())  # type: ignore[arg-type]
+        feed = conn._parser.feed_data
+        pipeline = conn._pipeline
+
+        def engine(data: bytes) -> object:
+            feed(data)
+            return pipeline.popleft()
+
+        return engine
+    if parser == "httptools-bare":
+        import httptools
+
+        return httptools.HttpRequestParser(_BareCallbacks()).feed_data
+    import zttp
+
+    h1 = zttp.Connection(zttp.SERVER, zttp.HTTP1)
+    receive, reset = h1.receive_event, h1.start_next_cycle
+    if parser == "zttp-event":
+
+        def event(data: bytes) -> object:
+            request = receive(data)
+            reset()
+            return request
+
+        return event
+
+    def listed(data: bytes) -> object:
+        request = receive(data)
+        headers = request.headers.to_list(lowercase_names=True)  # type: ignore[union-attr]
+        reset()
+        return headers
+
+    return listed
+
+
+def run_parse(parser: str, n: int, request: bytes = REQUEST) -> None:
+    parse = parser_for(parser)
+    for _ in range(1000):
+        parse(request)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        parse(request)
+    dt = time.perf_counter() - t0
+    print(f"parse {parser}: {dt / n * 1e6:.2f} us/request ({len(request)} bytes)")
 
 
 async def run_app_alone(kind: str, n: int) -> None:
@@ -255,13 +371,16 @@ if __name__ == "__main__":
 
     kind = sys.argv[1] if len(sys.argv) > 1 else "native"
     count = int(sys.argv[sys.argv.index("--n") + 1]) if "--n" in sys.argv else 0
-    if "--app-alone" in sys.argv:
+    request = BROWSER_REQUEST if "--browser" in sys.argv else REQUEST
+    if "--parse" in sys.argv:
+        run_parse(sys.argv[sys.argv.index("--parse") + 1], count or 200_000, request)
+    elif "--app-alone" in sys.argv:
         uvloop.run(run_app_alone(kind, count or 100_000))
     elif "--close" in sys.argv:
-        uvloop.run(run_close(kind, count or 100_000))
+        uvloop.run(run_close(kind, count or 100_000, request))
     elif "--each" in sys.argv:
-        uvloop.run(run_each(kind, count or 100_000))
+        uvloop.run(run_each(kind, count or 100_000, request))
     elif "--http2" in sys.argv:
         uvloop.run(run_http2(kind, count or 100_000))
     else:
-        uvloop.run(run(kind, count or 200_000, "--profile" in sys.argv))
+        uvloop.run(run(kind, count or 200_000, "--profile" in sys.argv, request))
