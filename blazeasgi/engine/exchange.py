@@ -38,7 +38,7 @@ and its streams' H2Exchange) uses the same names for the same steps:
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .http11 import (
@@ -54,17 +54,19 @@ from .responseext import ResponseExtensions
 if TYPE_CHECKING:
     from .connection import HTTPConnection
 
-_CRLF = b"\r\n"
-_CLOSE = b"connection: close\r\n"
-_KEEP_ALIVE = b"connection: keep-alive\r\n"
-_CHUNKED = b"transfer-encoding: chunked\r\n"
+_CRLF: Final = b"\r\n"
+_CLOSE: Final = b"connection: close\r\n"
+_KEEP_ALIVE: Final = b"connection: keep-alive\r\n"
+_CHUNKED: Final = b"transfer-encoding: chunked\r\n"
 #: An unread request body is skipped to keep the connection alive only when at
 #: most this much of it is still to come; past it the connection is closed.
-_MAX_DISCARD = 1 << 20
+_MAX_DISCARD: Final = 1 << 20
 #: Status lines of the statuses whose responses carry a body (one lookup per response).
-_BODY_STATUS_LINES = {code: line for code, line in STATUS_LINES.items() if code not in NO_BODY_STATUSES}
+_BODY_STATUS_LINES: Final = {
+    code: line for code, line in STATUS_LINES.items() if code not in NO_BODY_STATUSES
+}
 #: Pre-encoded Content-Length lines for small bodies (saves ~0.15 us a response).
-_CONTENT_LENGTHS = [b"content-length: %d\r\n" % n for n in range(4096)]
+_CONTENT_LENGTHS: Final = [b"content-length: %d\r\n" % n for n in range(4096)]
 
 
 class Exchange(ResponseExtensions):

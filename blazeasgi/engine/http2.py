@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 try:
     import zttp
@@ -68,7 +68,9 @@ AVAILABLE = zttp is not None
 #: streams in flight: this stays below that by twice its 128 concurrent streams.
 MAX_STREAMS_PER_CONNECTION = 4096 - 2 * 128
 
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
+_METHODS: Final = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
+}
 
 
 def take_over(state: ServerState, info: ConnectionInfo, transport: asyncio.Transport, data: bytes) -> None:
