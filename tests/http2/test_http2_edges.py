@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import h2.settings
 import pytest
 
 from blazeasgi import App, FileResponse, Request, Response
@@ -287,10 +288,15 @@ def test_engine_limits_and_unserved_requests(serve: Serve, data_file: Path) -> N
 
 
 def test_connect_is_not_served(server: RunningServer) -> None:
-    """Extended CONNECT (RFC 8441, WebSockets over HTTP/2) gets 501 for now; a
-    plain CONNECT is refused by the codec itself (RST_STREAM PROTOCOL_ERROR)."""
+    """Extended CONNECT (RFC 8441, WebSockets over HTTP/2) is not announced, and a
+    client that sends it anyway gets 501; a plain CONNECT is refused by the codec
+    itself (RST_STREAM PROTOCOL_ERROR)."""
     client = client_for(server)
-    client.until(lambda: client.conn.remote_settings.enable_connect_protocol == 1)
+    client.until(lambda: client.conn.remote_settings.max_concurrent_streams < 2**31)
+    assert client.conn.remote_settings.enable_connect_protocol == 0
+    # h2 sends extended CONNECT only to a server that announced it: pretend it did.
+    client.conn.remote_settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
+    client.conn.remote_settings.acknowledge()
     extended = client.conn.get_next_available_stream_id()
     fields = [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http")]
     client.conn.send_headers(extended, [*fields, (b":path", b"/chat"), (b":authority", b"x")])
