@@ -233,10 +233,7 @@ class Exchange(ResponseExtensions):
         """The whole remaining body (bounded by Config.max_body_size)."""
         chunks = self._chunks
         if self.body_complete and (chunks is None or len(chunks) == 1):
-            data = chunks[0] if chunks else b""
-            self._chunks = None
-            self.buffered = 0
-            return data
+            return self._take_buffered()
         parts = []
         more = True
         while more:

@@ -34,7 +34,7 @@ import pytest
 
 from blazeasgi import App, Request, Response, StreamingResponse
 
-from ..helpers.http import Client, get
+from ..helpers.http import Client, get, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK = b"x" * 65536
@@ -104,15 +104,6 @@ def _reset() -> Iterator[None]:
     produced.update(native=0, asgi=0)
     yield
     gate.set()  # never leave a handler waiting
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def on_server_loop(srv: Any, fn: Any) -> Any:

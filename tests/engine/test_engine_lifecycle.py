@@ -18,7 +18,7 @@ from blazeasgi import App, Request, Response, StreamingResponse
 from blazeasgi.engine.connection import HTTPConnection
 
 from ..conftest import MockConnection, MockTransport
-from ..helpers.http import NO_DEFAULTS, Client, closed_soon, get, n_responses, parse_all, pump
+from ..helpers.http import NO_DEFAULTS, Client, closed_soon, get, n_responses, parse_all, pump, wait_for
 
 #: Closed loops collected after each test, in this thread (conftest.collect_garbage).
 pytestmark = pytest.mark.usefixtures("collect_garbage")
@@ -88,15 +88,6 @@ def _reset() -> None:
     release.clear()
     started.clear()
     events.clear()
-
-
-def wait_for(predicate: Any, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def serve_with_thread(serve: Any, served: Any, **config: Any) -> tuple[Any, threading.Thread]:
