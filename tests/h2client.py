@@ -137,7 +137,13 @@ class H2Client:
                 self._handle(event)
             pos = end
         self._buffer = buffer[pos:]
-        self.flush()
+        try:
+            self.flush()  # e.g. the SETTINGS ACK h2 owes
+        except (ConnectionResetError, BrokenPipeError):
+            # The server closed with our bytes unread (an RST): what it sent
+            # before that is handled above; the connection is over.
+            self.closed = True
+            return False
         return True
 
     def _handle(self, event: h2.events.Event) -> None:
