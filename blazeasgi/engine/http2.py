@@ -276,6 +276,7 @@ class HTTP2Connection(asyncio.Protocol):
         if (
             target[:1] == b"/"
             and len(target) <= self._max_target
+            and target.isascii()
             and len(headers) <= self._max_headers
             and event.protocol is None
             and not self.max_field_bytes
