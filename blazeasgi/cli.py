@@ -24,6 +24,7 @@ from .apploader import AppLoadError, import_from_string
 from .asgi.adapter import ASGIAdapter
 from .asgi.interfaces import as_asgi3
 from .config import Config
+from .engine.http2 import serves_http2
 from .engine.server import ServedApp, StartupFailed, server_tls
 from .envconfig import parse_args
 from .errors import BlazeasgiError
@@ -152,6 +153,7 @@ def _main(argv: list[str], link: WorkerLink | None) -> int:
     args = parse_args(build_parser(), argv)
     configure_logging(args.log_level, args.log_config, args.use_colors)
     config = config_from_args(args)  # once: it draws this process's max-requests jitter
+    serves_http2(config)  # --http2 without its codec: one line, before any worker starts
     if link is None and wants_master(args):
         return run_master(args, argv, open_sockets, lambda sock: _describe(sock, config))
     # A bad certificate, key or password: one line now, before the app loads; the

@@ -46,9 +46,11 @@ class Config:
     write_high_water: int = 65536
 
     # -- HTTP/2 (blazeasgi/engine/http2.py) -----------------------------------------
-    #: Serve HTTP/2 (prior-knowledge h2c on the cleartext port, ALPN h2 over TLS)
-    #: when its codec, zttp, is installed; HTTP/1.1 is served alongside either way.
-    http2: bool = True
+    #: Serve HTTP/2 (prior-knowledge h2c on the cleartext port, ALPN h2 over TLS);
+    #: HTTP/1.1 is served alongside either way. None: when its codec, zttp, is
+    #: installed; True: asked for, so the server does not start without zttp
+    #: (engine.http2.serves_http2); False: HTTP/1.1 only.
+    http2: bool | None = None
 
     # -- WebSockets (blazeasgi.websocket) -------------------------------------------
     #: Frame library: "auto" (websockets, else wsproto), "websockets", "wsproto",

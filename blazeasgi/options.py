@@ -250,7 +250,8 @@ OPTIONS: tuple[Option, ...] = (
     # -- HTTP/2 (blazeasgi/engine/http2.py) ---------------------------------------------------
     Option(
         "--http2",
-        "serve HTTP/2 too: h2c with prior knowledge, and h2 by ALPN over TLS (needs zttp)",
+        "serve HTTP/2 too: h2c with prior knowledge, and h2 by ALPN over TLS (needs zttp: "
+        "asked for without it, the server does not start)",
         "http2",
         kind="switch",
         shown="on when zttp is installed",

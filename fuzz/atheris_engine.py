@@ -26,8 +26,9 @@ import tempfile
 from pathlib import Path
 
 import atheris
+from fuzzsetup import prepare_imports
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+prepare_imports()  # (else the hot modules load uninstrumented: see fuzzsetup.py)
 
 with atheris.instrument_imports(include=["blazeasgi"]):
     import blazeasgi.asgi.adapter
@@ -38,8 +39,8 @@ with atheris.instrument_imports(include=["blazeasgi"]):
     import blazeasgi.native.request
     import blazeasgi.native.responses  # noqa: F401
 
-from tests.conftest import new_loop
-from tests.engine.test_fuzz import CONFIGS, check_input
+from tests.conftest import new_loop  # noqa: E402 (after prepare_imports)
+from tests.engine.test_fuzz import CONFIGS, check_input  # noqa: E402
 
 LOOP = new_loop(os.environ.get("FUZZ_LOOP", "asyncio"))
 

@@ -37,6 +37,7 @@ try:
 except ImportError:  # pragma: no cover - the codec is an optional dependency
     zttp = None  # type: ignore[assignment]
 
+from ..errors import BlazeasgiError
 from .conninfo import ConnectionInfo
 from .endings import sweep
 from .errors import ProtocolError
@@ -49,24 +50,44 @@ from .h2exchange import (
 )
 from .h2fields import FieldCache
 from .h2flow import UNREAD_STREAMS, hold_credit, window_update
-from .h2limits import CODEC_HEADER_LIST, LAST_STREAM_ID, MAX_QUIET_BYTES, check_request, time_requests
+from .h2limits import (
+    CODEC_HEADER_LIST,
+    GOAWAY_ACK_TIMEOUT,
+    GOAWAY_PING,
+    GOAWAY_PING_DATA,
+    LAST_STREAM_ID,
+    MAX_QUIET_BYTES,
+    MAX_STREAMS_PER_CONNECTION,
+    check_request,
+    time_requests,
+)
 from .h2settings import ENABLE_CONNECT_PROTOCOL, without_setting
 from .requestchecks import NOTED_FIELDS
 from .transports import drain_writes, release_drained, unread_bytes
 
 if TYPE_CHECKING:
+    from ..config import Config
     from .server import ServerState
 
 logger = logging.getLogger("blazeasgi.error")
 
 #: The codec is installed: HTTP/2 can be served.
 AVAILABLE = zttp is not None
+#: Why HTTP/2, asked for, cannot be served (uvicorn words a missing extra so too).
+CODEC_MISSING = "--http2: HTTP/2 needs zttp, which is not installed (pip install 'blazeasgi[http2]')"
 
-#: Streams a client may open on one connection; then GOAWAY (NO_ERROR), and it
-#: reconnects, as nginx does after keepalive_requests. zttp 0.0.35 ends a
-#: connection at its 4,097th stream with GOAWAY ENHANCE_YOUR_CALM, dropping the
-#: streams in flight: this stays below that by twice its 128 concurrent streams.
-MAX_STREAMS_PER_CONNECTION = 4096 - 2 * 128
+
+def serves_http2(config: Config) -> bool:
+    """Whether a server with ``config`` serves HTTP/2: by default (``http2`` None)
+    when the codec is installed. Raises BlazeasgiError (CODEC_MISSING) when HTTP/2
+    was asked for (``--http2``, BLAZEASGI_HTTP2=1, ``Config(http2=True)``) and
+    the codec is not installed: serving HTTP/1.1 instead would hide that."""
+    if config.http2 is None:
+        return AVAILABLE
+    if config.http2 and not AVAILABLE:
+        raise BlazeasgiError(CODEC_MISSING)
+    return config.http2
+
 
 _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
@@ -101,7 +122,10 @@ class HTTP2Connection(asyncio.Protocol):
         self._body_paused = False
         #: The transport is reading (see _set_reading).
         self.reading = True
+        #: The GOAWAY that refuses new streams went (see announce_shutdown).
         self._goaway_sent = False
+        #: When the stream budget's first GOAWAY went (0: not yet; h2limits).
+        self._goaway_warned_at = 0.0
         self._peer_goaway = False
         self._last_stream = 0
         self._streams_left = MAX_STREAMS_PER_CONNECTION
@@ -166,9 +190,10 @@ class HTTP2Connection(asyncio.Protocol):
                     self._dispatch(ex)
         finally:
             self.receiving = False
-        if self._peer_goaway and not self.streams:
+        if (self._peer_goaway or self._goaway_sent) and not self.streams:
             # The client is going away with nothing in flight (or its last stream
-            # ended before its GOAWAY arrived): nothing more will come.
+            # ended before its GOAWAY arrived), or the server's last GOAWAY went
+            # and no stream it admits is open: nothing more will come.
             self.close()
             return
         self.flush_now()
@@ -208,6 +233,11 @@ class HTTP2Connection(asyncio.Protocol):
                 self._on_window_update(event.stream_id)  # type: ignore[union-attr]
             elif kind is zttp.GoAway:
                 self._peer_goaway = True
+            elif kind is zttp.Ping:
+                if self._goaway_warned_at and event.ack and event.data == GOAWAY_PING_DATA:  # type: ignore[union-attr]
+                    # The client read the first GOAWAY: the streams it opened
+                    # before have all arrived (h2limits).
+                    self.announce_shutdown()
             elif event is zttp.CONNECTION_CLOSED:
                 return events
             # Settings and Ping: the codec answers them itself.
@@ -238,12 +268,15 @@ class HTTP2Connection(asyncio.Protocol):
             self._forget(ex)
             return None
         self._streams_left -= 1
-        if self._streams_left <= 0 or stream_id == LAST_STREAM_ID:  # served, and the last
+        if stream_id == LAST_STREAM_ID:  # served, and the last it can open
             self.announce_shutdown()
+        elif self._streams_left == 0:  # the stream budget (h2limits): time to reconnect
+            self._warn_goaway()
         target = ex.target
         if (
             target[:1] == b"/"
             and len(target) <= self._max_target
+            and target.isascii()
             and len(headers) <= self._max_headers
             and event.protocol is None
             and not self.max_field_bytes
@@ -414,12 +447,23 @@ class HTTP2Connection(asyncio.Protocol):
 
     def announce_shutdown(self) -> None:
         """The server drains: GOAWAY now, so the client opens no new stream; the
-        connection closes once its open streams end."""
+        connection closes once its open streams end. (Also the second GOAWAY of
+        the stream budget, and the one after the last stream id.)"""
         if self._goaway_sent or self.closed:
             return
         self._goaway_sent = True
         self.codec.close(NO_ERROR, self._last_stream)
         self.flush()
+
+    def _warn_goaway(self) -> None:
+        """The first of the stream budget's two GOAWAYs (h2limits): no stream is
+        refused yet; the PING after it times the second."""
+        if self._goaway_sent or self.closed:
+            return
+        self._goaway_warned_at = self.state.clock
+        self.codec.close(NO_ERROR, LAST_STREAM_ID)
+        self.flush_now()  # (what the codec queued goes first)
+        self.transport.write(GOAWAY_PING)
 
     def close(self) -> None:
         if self.closed:
@@ -446,6 +490,16 @@ class HTTP2Connection(asyncio.Protocol):
         closes when idle past the keep-alive timeout (endings.sweep)."""
         if self.streams:
             time_requests(self, now, head_timeout)
+        if (
+            self._goaway_warned_at
+            and not self._goaway_sent
+            and now - self._goaway_warned_at >= GOAWAY_ACK_TIMEOUT
+        ):
+            # The client did not answer the PING after the first GOAWAY.
+            self.announce_shutdown()
+            if not self.streams:
+                self.close()
+                return
         sweep(self, now, keep_alive, head_timeout)
 
     def _calm(self) -> None:

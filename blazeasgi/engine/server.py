@@ -98,7 +98,7 @@ class ServerState:
         #: Serves a connection that turns out to be HTTP/2 (http2.take_over), or
         #: None when HTTP/2 is off (--no-http2) or its codec is not installed.
         self.http2: Callable[[ServerState, ConnectionInfo, asyncio.Transport, bytes], None] | None = (
-            http2.take_over if config.http2 and http2.AVAILABLE else None
+            http2.take_over if http2.serves_http2(config) else None
         )
         #: Handlers suspended in runner tasks; while any are, new ones start in turn.
         self.suspended = Suspended()
@@ -119,8 +119,9 @@ class ServerState:
 
 def server_tls(config: Config) -> ServerTLS | None:
     """The TLS setup a Server serves ``config`` with (None: plain HTTP); ALPN offers
-    h2 when the engine serves HTTP/2. Raises TLSConfigError (blazeasgi.tls)."""
-    return load_tls(config, http2=config.http2 and http2.AVAILABLE)
+    h2 when the engine serves HTTP/2. Raises TLSConfigError (blazeasgi.tls), or
+    BlazeasgiError when HTTP/2 is asked for without its codec."""
+    return load_tls(config, http2=http2.serves_http2(config))
 
 
 class Server:
