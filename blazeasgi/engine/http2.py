@@ -50,7 +50,7 @@ from .h2exchange import (
 from .h2fields import FieldCache
 from .h2flow import UNREAD_STREAMS, hold_credit, window_update
 from .h2limits import CODEC_HEADER_LIST, LAST_STREAM_ID, MAX_QUIET_BYTES, check_request, time_requests
-from .h2settings import ENABLE_CONNECT_PROTOCOL, without_setting
+from .h2settings import server_preface
 from .requestchecks import NOTED_FIELDS
 from .transports import drain_writes, release_drained, unread_bytes
 
@@ -128,8 +128,8 @@ class HTTP2Connection(asyncio.Protocol):
         self.transport.set_protocol(self)
         self.state.connections.add(self)
         self.codec.initiate_connection()
-        # The server's preface leaves first, less the setting we do not serve.
-        self.transport.write(without_setting(self.codec.data_to_send(), ENABLE_CONNECT_PROTOCOL))
+        # The server's preface leaves first (extended CONNECT announced if served).
+        self.transport.write(server_preface(self.codec.data_to_send(), self.config.ws))
         if data:
             self.data_received(data)
         else:
