@@ -51,11 +51,11 @@ class HandshakeError(Exception):
         self.extra = extra
 
 
-@functools.cache
 def installed_backend(kind: str) -> str | None:
     """The frame library ``Config.ws`` names, or None when WebSockets are off.
 
     ``auto`` prefers websockets (faster, see codec.py) and falls back to wsproto.
+    (Not cached: its callers are, backend and h2settings.serves_websockets.)
     """
     if kind == "none":
         return None
