@@ -74,8 +74,6 @@ class H2Exchange(Exchange):
     #: When the request last made progress (opened, DATA), stamped as the sweep
     #: reads stamps (endings.sweep); 0.0 once its body is complete.
     body_since = 0.0
-    #: An extended CONNECT stream after its 200 (switch_protocols): its DATA goes there.
-    tunnel: Tunnel | None = None
     #: The tunnel's reader is paused: the stream's window credit is held (h2flow).
     read_paused = False
 
@@ -99,6 +97,9 @@ class H2Exchange(Exchange):
         self.headers = headers
         self.http_version = "2"
         self.credit_given = INITIAL_WINDOW
+        #: An extended CONNECT stream after its 200 (switch_protocols): its DATA goes
+        #: there. (Set here: mypyc leaves a class-level None unset for this type.)
+        self.tunnel: Tunnel | None = None
         self.keep_alive = True
         if method == "HEAD":
             self._no_body = True

@@ -9,10 +9,12 @@ both event loops (the ``serve`` fixture).
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import h2.events
 import pytest
 
 from blazeasgi import App, Response, WebSocket
@@ -65,12 +67,20 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "websocket.close", "code": 4001, "reason": "done"})
     elif path == "/big":
         await send({"type": "websocket.send", "bytes": b"b" * BIG})
+    elif path == "/stall":
+        await stall()
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
             SEEN["disconnect"] = message["code"]
             return
         await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
+
+
+async def stall() -> None:
+    """Read nothing until the test says so (SEEN["go"])."""
+    while not SEEN.get("go"):
+        await asyncio.sleep(0.01)
 
 
 native_app = App()
@@ -91,15 +101,21 @@ async def native_session(ws: WebSocket) -> Response | None:
         await ws.close(4001, "done")
     elif name == "big":
         await ws.send_bytes(b"b" * BIG)
+    elif name == "stall":
+        await stall()
     async for message in ws:
         await ws.send(message)
     SEEN["disconnect"] = ws.close_code
     return None
 
 
-@pytest.fixture(params=["asgi", "native"])
+APPS = {"asgi": asgi_app, "native": native_app}
+interfaces = pytest.mark.parametrize("app", APPS.values(), ids=APPS.keys())
+
+
+@pytest.fixture(params=APPS.values(), ids=APPS.keys())
 def server(request: pytest.FixtureRequest, serve: Serve) -> RunningServer:
-    return serve(asgi_app if request.param == "asgi" else native_app)
+    return serve(request.param)
 
 
 # -- the client side ---------------------------------------------------------------------------
@@ -127,6 +143,19 @@ class WebSocketStream:
     @property
     def reply(self) -> Reply:
         return self.client.replies[self.stream_id]
+
+    def window(self) -> int:
+        """The stream's send window, once every frame the server sent before
+        answering a PING has been read."""
+        client = self.client
+        client.conn.ping(b"h2ws-win")
+        client.flush()
+        pongs = len(self._pongs())
+        client.until(lambda: len(self._pongs()) > pongs)
+        return int(client.conn.local_flow_control_window(self.stream_id))
+
+    def _pongs(self) -> list[Any]:
+        return [e for e in self.client.events if isinstance(e, h2.events.PingAckReceived)]
 
     def send(self, opcode: int, payload: bytes, end: bool = False) -> None:
         self.client.send(self.stream_id, frame(opcode, payload), end=end)
@@ -302,3 +331,61 @@ def test_malformed_extended_connect(server: RunningServer) -> None:
     client.flush()
     assert client.response(no_path).reset == PROTOCOL_ERROR
     assert client.get("/").status in (200, 404)  # the connection goes on
+
+
+def test_client_end_stream_without_close_frame(server: RunningServer) -> None:
+    """END_STREAM is the tunnel's FIN: the server ends its side too, and the app
+    sees the connection drop (1006)."""
+    ws = open_ws(server)
+    ws.send(TEXT, b"x", end=True)
+    assert ws.receive() == (TEXT, b"x")
+    ws.client.until(lambda: ws.reply.ended)
+    assert ws.reply.reset is None
+    wait_for(lambda: SEEN.get("disconnect") == 1006)
+    wait_for(lambda: all(not c.streams for c in h2_streams(server)))
+
+
+@interfaces
+def test_unread_messages_hold_the_window(serve: Serve, app: Any) -> None:
+    """An app that does not read: past ws_max_queue messages the stream's window
+    stays shut (the client can send about a window more, not without end), and
+    opens again as the app reads; every message then arrives, in order."""
+    ws = open_ws(serve(app, ws_max_queue=2), "/stall")
+    message = b"m" * 8192
+    sent = 0
+    while (window := ws.window()) >= len(message) + 8 and sent < 64:
+        for _ in range(window // (len(message) + 8)):
+            ws.send(BINARY, message)
+            sent += 1
+    assert 4 < sent < 20  # ~100 KiB: one window plus what was read before the pause
+    SEEN["go"] = True
+    ws.send(TEXT, b"last")
+    for _ in range(sent):
+        assert ws.receive() == (BINARY, message)
+    assert ws.receive() == (TEXT, b"last")
+
+
+@interfaces
+def test_graceful_shutdown_closes_with_1001(serve: Serve, app: Any) -> None:
+    server = serve(app)
+    ws = open_ws(server)
+    server.loop.call_soon_threadsafe(server.server.request_stop)
+    opcode, payload = ws.receive()
+    assert (opcode, close_code(payload)) == (CLOSE, 1001)
+    ws.send(CLOSE, payload[:2], end=True)
+    ws.client.until(lambda: ws.reply.ended or ws.reply.reset is not None)
+    assert ws.reply.ended and ws.reply.reset is None
+    ws.client.until(lambda: ws.client.closed)
+    assert ws.client.goaway is not None
+
+
+@interfaces
+def test_limits_and_keepalive_as_over_http11(serve: Serve, app: Any) -> None:
+    """The session's own rules hold on a stream: a message past ws_max_size is
+    closed with 1009, and keepalive pings go out."""
+    ws = open_ws(serve(app, ws_max_size=1000, ws_ping_interval=0.05))
+    assert ws.receive()[0] == 0x9  # a ping
+    ws.send(BINARY, b"x" * 2000)
+    while (got := ws.receive())[0] != CLOSE:
+        assert got[0] == 0x9
+    assert close_code(got[1]) == 1009
