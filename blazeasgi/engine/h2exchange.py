@@ -361,8 +361,8 @@ class H2Exchange(Exchange):
             self.client_lost()
 
     def log_access(self) -> None:
-        if not access_logger.isEnabledFor(logging.INFO):
-            return
+        if self.tunnel is not None or not access_logger.isEnabledFor(logging.INFO):
+            return  # (a tunnel's WebSocket writes its own lines: accepted, closed)
         duration_ms = (perf_counter() - self._started_at) * 1000.0
         body_bytes = 0 if self._no_body else self.bytes_sent
         log_access(self.h2.config.access_log_format, self.info.client, self, body_bytes, duration_ms)

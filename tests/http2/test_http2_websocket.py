@@ -30,7 +30,7 @@ Serve = Callable[..., RunningServer]
 SEEN: dict[str, Any] = {}
 BIG = 1 << 20  # the message sent to a client whose window is far smaller
 TEXT, BINARY, CLOSE = 0x1, 0x2, 0x8
-PROTOCOL_ERROR, CANCEL = 0x1, 0x8
+PROTOCOL_ERROR, FLOW_CONTROL_ERROR, CANCEL = 0x1, 0x3, 0x8
 
 
 @pytest.fixture(autouse=True)
@@ -363,6 +363,26 @@ def test_unread_messages_hold_the_window(serve: Serve, app: Any) -> None:
     for _ in range(sent):
         assert ws.receive() == (BINARY, message)
     assert ws.receive() == (TEXT, b"last")
+
+
+@interfaces
+def test_data_past_the_held_window_is_reset(serve: Serve, app: Any) -> None:
+    """A client that sends past the window it was given while the app does not
+    read gets RST_STREAM FLOW_CONTROL_ERROR (a paused session would otherwise take
+    all of it), and the stream is over."""
+    from hyperframe.frame import DataFrame
+
+    server = serve(app, ws_max_queue=1)
+    ws = open_ws(server, "/stall")
+    while ws.window() > 0:
+        ws.client.send(ws.stream_id, frame(BINARY, b"f" * (ws.window() - 6))[: ws.window()])
+    overrun = DataFrame(ws.stream_id, data=frame(BINARY, b"over"))
+    ws.client.sock.sendall(overrun.serialize())
+    ws.client.until(lambda: ws.reply.reset is not None)
+    assert ws.reply.reset == FLOW_CONTROL_ERROR
+    SEEN["go"] = True
+    wait_for(lambda: all(not c.streams for c in h2_streams(server)))
+    assert ws.client.get("/").status in (200, 404)  # the connection goes on
 
 
 @interfaces
