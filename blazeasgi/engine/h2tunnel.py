@@ -50,6 +50,7 @@ class StreamTunnel(asyncio.Transport):
         self._local_ended = False  # END_STREAM sent
         self._remote_ended = ex.body_complete  # END_STREAM received
         self._write_paused = False
+        self._drain_task: asyncio.Task[None] | None = None  # (kept: the loop holds tasks weakly)
         self._handler_ended = False
         self._handler_exc: BaseException | None = None
         #: Over: both sides ended, or the stream reset (connection_lost was called).
@@ -94,13 +95,15 @@ class StreamTunnel(asyncio.Transport):
             self._write_paused = True
             if isinstance(self._protocol, asyncio.Protocol):
                 self._protocol.pause_writing()
-            ex.h2.loop.create_task(self._drain())
+            self._drain_task = ex.h2.loop.create_task(self._drain())
 
     async def _drain(self) -> None:
         try:
             await self._ex.wait_for_window()
         except ClientDisconnected:
             return  # the stream is gone: connection_lost tells the protocol
+        finally:
+            self._drain_task = None
         self._write_paused = False
         if not self.finished and isinstance(self._protocol, asyncio.Protocol):
             self._protocol.resume_writing()

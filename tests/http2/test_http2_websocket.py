@@ -122,7 +122,14 @@ def server(request: pytest.FixtureRequest, serve: Serve) -> RunningServer:
 class WebSocketStream:
     """One WebSocket on an HTTP/2 stream of ``client``."""
 
-    def __init__(self, client: H2Client, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        client: H2Client,
+        path: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        early: bytes = b"",
+    ) -> None:
+        """``early``: bytes sent right behind the request, before the 200 came."""
         self.client = client
         client.until(lambda: client.conn.remote_settings.enable_connect_protocol == 1)
         self.stream_id = client.conn.get_next_available_stream_id()
@@ -136,6 +143,8 @@ class WebSocketStream:
         if headers is None:
             headers = [(b"sec-websocket-version", b"13")]
         client.conn.send_headers(self.stream_id, fields + headers)
+        if early:
+            client.conn.send_data(self.stream_id, early)
         client.flush()
         client.until(lambda: self.reply.status or self.reply.reset is not None)
         self._read = 0
@@ -233,6 +242,15 @@ def test_echo_text_and_binary_both_ways(server: RunningServer) -> None:
     other.send(TEXT, b"second")
     assert other.receive() == (TEXT, b"second")
     assert ws.client.get("/").status in (200, 404)
+
+
+def test_frames_sent_before_the_200(server: RunningServer) -> None:
+    """DATA that came before the app accepted is the session's first bytes."""
+    early = frame(TEXT, b"early") + frame(BINARY, b"bird")
+    ws = WebSocketStream(H2Client(server.connect()), "/ws", early=early)
+    assert ws.reply.status == 200
+    assert ws.receive() == (TEXT, b"early")
+    assert ws.receive() == (BINARY, b"bird")
 
 
 def test_client_closes(server: RunningServer) -> None:
