@@ -7,7 +7,10 @@ stream ends with END_STREAM or RST_STREAM instead of closing the connection, and
 the writer waits on the peer's flow-control window as well as the socket. Its
 ``http_version`` is "2". How a handler's failure or early return ends the stream
 (a 500 if nothing was sent, else RST_STREAM) is here too; the connection's part
-of a stream's end (forgetting it, GOAWAY, closing) is in http2.py.
+of a stream's end (forgetting it, GOAWAY, closing) is in http2.py. An extended
+CONNECT for ``websocket`` (RFC 8441) is dispatched as an upgrade; its
+``switch_protocols`` answers 200 and hands the stream over as a transport
+(h2tunnel.py).
 """
 
 from __future__ import annotations
