@@ -7,7 +7,10 @@ stream ends with END_STREAM or RST_STREAM instead of closing the connection, and
 the writer waits on the peer's flow-control window as well as the socket. Its
 ``http_version`` is "2". How a handler's failure or early return ends the stream
 (a 500 if nothing was sent, else RST_STREAM) is here too; the connection's part
-of a stream's end (forgetting it, GOAWAY, closing) is in http2.py.
+of a stream's end (forgetting it, GOAWAY, closing) is in http2.py. An extended
+CONNECT for ``websocket`` (RFC 8441) is dispatched as an upgrade; its
+``switch_protocols`` answers 200 and hands the stream over as a transport
+(h2tunnel.py).
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ..logs import log_access
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .h2flow import INITIAL_WINDOW
+from .h2settings import serves_websockets
 from .http11 import NO_BODY_STATUSES, ResponseHead
 
 if TYPE_CHECKING:
@@ -41,6 +45,21 @@ ENHANCE_YOUR_CALM = 0xB
 TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 
 
+class Tunnel(Protocol):
+    """What an extended CONNECT stream's exchange hands its bytes to once
+    switched (h2tunnel.StreamTunnel)."""
+
+    finished: bool
+
+    def received(self, data: bytes) -> None: ...
+
+    def ended(self) -> None: ...
+
+    def lost(self) -> None: ...
+
+    def handler_ended(self, exc: BaseException | None) -> None: ...
+
+
 class H2Exchange(Exchange):
     """One stream's request and response (the contract of exchange.py)."""
 
@@ -58,6 +77,8 @@ class H2Exchange(Exchange):
     #: When the request last made progress (opened, DATA), stamped as the sweep
     #: reads stamps (endings.sweep); 0.0 once its body is complete.
     body_since = 0.0
+    #: The tunnel's reader is paused: the stream's window credit is held (h2flow).
+    read_paused = False
 
     def __init__(
         self,
@@ -79,6 +100,9 @@ class H2Exchange(Exchange):
         self.headers = headers
         self.http_version = "2"
         self.credit_given = INITIAL_WINDOW
+        #: An extended CONNECT stream after its 200 (switch_protocols): its DATA goes
+        #: there. (Set here: mypyc leaves a class-level None unset for this type.)
+        self.tunnel: Tunnel | None = None
         self.keep_alive = True
         if method == "HEAD":
             self._no_body = True
@@ -92,14 +116,56 @@ class H2Exchange(Exchange):
     def write_paused(self) -> bool:
         return self.h2.write_paused or (self.handle.pending_bytes or 0) > self.h2.send_high_water
 
+    def opens_tunnel(self, protocol: bytes | None) -> bool:
+        """An extended CONNECT (RFC 8441) for ``protocol``: True, and the request is
+        dispatched as an upgrade to it, when the server serves it (``websocket``, with
+        WebSockets on); else the engine answers 501."""
+        if protocol is None or protocol.lower() != b"websocket" or not serves_websockets(self.h2.config.ws):
+            return False
+        self.upgrade = b"websocket"
+        self.body_since = 0.0  # its "body" is the tunnel: not timed as a request body
+        return True
+
     def switch_protocols(self, header_block: bytes) -> tuple[asyncio.Transport, bytes]:
-        raise AppError("there is no protocol switch on an HTTP/2 stream")
+        """Answer the extended CONNECT with 200 (``header_block``'s fields) and hand
+        the stream over as a transport (h2tunnel), with the DATA received so far."""
+        if self.upgrade is None or self.response_started or self.body_error is not None:
+            raise AppError("switch_protocols needs an unanswered extended CONNECT request")
+        if self.reset or self.h2.closed:
+            raise ClientDisconnected("client disconnected")
+        from .h2tunnel import StreamTunnel  # (an extended CONNECT is rare: imported late)
+
+        self.response_started = self.response_complete = True
+        self.status = 200
+        self.handle.send_response(200, self.h2.field_cache.fields(header_block), False)
+        self.h2.flush()
+        leftover = self._take_buffered()
+        tunnel = StreamTunnel(self, self.body_received)
+        self.tunnel = tunnel
+        self.read_paused = True  # until the new protocol starts reading
+        return tunnel, leftover
+
+    def feed_body(self, chunk: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is None:
+            super().feed_body(chunk)
+        else:
+            tunnel.received(chunk)
+
+    def end_body(self) -> None:
+        super().end_body()
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.ended()
 
     def client_lost(self) -> None:
         super().client_lost()
         waiter = self._window_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.lost()
 
     def _window_opened(self) -> None:
         waiter = self._window_waiter
@@ -203,9 +269,9 @@ class H2Exchange(Exchange):
         h2 = self.h2
         h2.flush()
         if h2.write_paused or (handle.pending_bytes or 0) > h2.send_high_water:
-            await self._wait_for_window()
+            await self.wait_for_window()
 
-    async def _wait_for_window(self) -> None:
+    async def wait_for_window(self) -> None:
         """Wait until the peer has taken what the codec holds for this stream."""
         h2 = self.h2
         while True:
@@ -298,15 +364,20 @@ class H2Exchange(Exchange):
             self.client_lost()
 
     def log_access(self) -> None:
-        if not access_logger.isEnabledFor(logging.INFO):
-            return
+        if self.tunnel is not None or not access_logger.isEnabledFor(logging.INFO):
+            return  # (a tunnel's WebSocket writes its own lines: accepted, closed)
         duration_ms = (perf_counter() - self._started_at) * 1000.0
         body_bytes = 0 if self._no_body else self.bytes_sent
         log_access(self.h2.config.access_log_format, self.info.client, self, body_bytes, duration_ms)
 
     def handler_done(self, result: Any, exc: BaseException | None) -> None:
-        """The runner's callback (tasks.DoneCallback)."""
-        self.h2.stream_done(self, exc)
+        """The runner's callback (tasks.DoneCallback). A tunnel still open keeps
+        its stream until it is over (h2tunnel)."""
+        tunnel = self.tunnel
+        if tunnel is not None and not tunnel.finished:
+            tunnel.handler_ended(exc)
+        else:
+            self.h2.stream_done(self, exc)
 
     def failed(self, exc: BaseException) -> None:
         """The handler raised ``exc``: log it (unless the client caused it) and end

@@ -64,14 +64,15 @@ def window_update(stream_id: int, increment: int) -> bytes:
 def hold_credit(streams: dict[int, H2Exchange], data: bytes) -> bytes:
     """``data`` (what the codec queued) less its stream WINDOW_UPDATEs: a stream
     with unread body keeps their credit (``held_credit``, passed on as its handler
-    reads: HTTP2Connection.body_consumed); a stream read up passes it on here."""
+    reads: HTTP2Connection.body_consumed), as does a tunnel whose reader is paused;
+    a stream read up passes it on here."""
     credit: dict[int, int] = {}
     data = take_stream_credit(data, credit)
     for stream_id, increment in credit.items():
         ex = streams.get(stream_id)
         if ex is None or ex.body_complete or ex.reset or ex.body_error is not None:
             continue  # no more body to come
-        if ex.buffered:
+        if ex.buffered or ex.read_paused:  # (read_paused: a tunnel's reader, h2tunnel)
             ex.held_credit += increment
         else:
             ex.credit_given += increment

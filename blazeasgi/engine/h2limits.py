@@ -76,7 +76,7 @@ def check_request(h2: HTTP2Connection, ex: H2Exchange, event: Any) -> ProtocolEr
         return ProtocolError(431, "Too many header fields")
     if h2.max_field_bytes and field_list_size(ex) > h2.max_field_bytes:
         return ProtocolError(431, "Request Header Fields Too Large")
-    if event.protocol is not None or ex.method == "CONNECT":
+    if ex.method == "CONNECT" and not ex.opens_tunnel(event.protocol):
         return ProtocolError(501, "CONNECT is not served over HTTP/2")
     if (target[:1] != b"/" and not (target == b"*" and ex.method == "OPTIONS")) or not target.isascii():
         # (A URI is ASCII; llhttp refuses other bytes in an HTTP/1.1 target, zttp

@@ -61,7 +61,7 @@ from .h2limits import (
     check_request,
     time_requests,
 )
-from .h2settings import ENABLE_CONNECT_PROTOCOL, without_setting
+from .h2settings import server_preface
 from .requestchecks import NOTED_FIELDS
 from .transports import drain_writes, release_drained, unread_bytes
 
@@ -152,8 +152,8 @@ class HTTP2Connection(asyncio.Protocol):
         self.transport.set_protocol(self)
         self.state.connections.add(self)
         self.codec.initiate_connection()
-        # The server's preface leaves first, less the setting we do not serve.
-        self.transport.write(without_setting(self.codec.data_to_send(), ENABLE_CONNECT_PROTOCOL))
+        # The server's preface leaves first (extended CONNECT announced if served).
+        self.transport.write(server_preface(self.codec.data_to_send(), self.config.ws))
         if data:
             self.data_received(data)
         else:

@@ -1,4 +1,6 @@
-"""WebSockets (RFC 6455) on the engine's protocol switch, for both interfaces.
+"""WebSockets (RFC 6455) on the engine's protocol switch, for both interfaces;
+over HTTP/2 (RFC 8441) the switch hands over a stream instead of the socket
+(engine/h2tunnel.py) and the same code runs.
 
 * ``asgi``: the ASGI ``websocket`` scope and events, used by ``ASGIAdapter``;
 * ``native``: ``WebSocket`` for ``@app.websocket(path)`` handlers;

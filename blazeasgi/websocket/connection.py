@@ -1,4 +1,5 @@
-"""One accepted WebSocket: the asyncio Protocol the transport is handed to after the 101.
+"""One accepted WebSocket: the asyncio Protocol the transport is handed to after the 101
+(or, over HTTP/2, the stream's transport after the 200: engine/h2tunnel.py).
 
 Everything the two interfaces (ASGI, native) need sits here once:
 

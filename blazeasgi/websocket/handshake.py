@@ -1,9 +1,12 @@
-"""The opening handshake (RFC 6455 §4.2) on the engine's parsed request.
+"""The opening handshake (RFC 6455 §4.2, RFC 8441 §5) on the engine's parsed request.
 
-The engine stops at an ``Upgrade`` request and dispatches it with ``ex.upgrade``
-set; this module checks it is a valid WebSocket request, answers invalid ones
-(400, or 426 with ``Sec-WebSocket-Version: 13``, both with ``Connection: close``),
-negotiates permessage-deflate and builds the 101's header lines.
+The engine stops at an ``Upgrade`` request (HTTP/1.1), or an extended CONNECT with
+``:protocol websocket`` (HTTP/2), and dispatches it with ``ex.upgrade`` set; this
+module checks it is a valid WebSocket request, answers invalid ones (400, or 426
+with ``Sec-WebSocket-Version: 13``; over HTTP/1.1 with ``Connection: close``),
+negotiates permessage-deflate and builds the header lines of the 101 (HTTP/1.1),
+or of the 200 (HTTP/2: no Upgrade, Connection or Sec-WebSocket-Accept, and no
+Sec-WebSocket-Key asked for).
 """
 
 from __future__ import annotations
@@ -48,13 +51,11 @@ class HandshakeError(Exception):
         self.extra = extra
 
 
-@functools.cache
-def backend(kind: str) -> str | None:
+def installed_backend(kind: str) -> str | None:
     """The frame library ``Config.ws`` names, or None when WebSockets are off.
 
-    ``auto`` prefers websockets (faster, see codec.py) and falls back to wsproto;
-    with neither installed, upgrade requests are served as plain HTTP (uvicorn's
-    behaviour) and a warning says why.
+    ``auto`` prefers websockets (faster, see codec.py) and falls back to wsproto.
+    (Not cached: its callers are, backend and h2settings.serves_websockets.)
     """
     if kind == "none":
         return None
@@ -63,6 +64,16 @@ def backend(kind: str) -> str | None:
     for name in ("websockets", "wsproto") if kind == "auto" else (kind,):
         if importlib.util.find_spec(name) is not None:
             return name
+    return None
+
+
+@functools.cache
+def backend(kind: str) -> str | None:
+    """As installed_backend; with no library installed, upgrade requests are served
+    as plain HTTP (uvicorn's behaviour) and a warning says why, once."""
+    name = installed_backend(kind)
+    if name is not None or kind == "none":
+        return name
     logger.warning(
         "WebSocket upgrade requests are served as plain HTTP: %s",
         "install websockets or wsproto" if kind == "auto" else f"{kind} is not installed",
@@ -84,9 +95,13 @@ class Handshake:
 
 def parse_handshake(ex: Exchange, backend_name: str) -> Handshake:
     """Check ``ex`` is a WebSocket opening request (raises HandshakeError)."""
-    if ex.method != "GET":
+    over_h2 = ex.http_version == "2"
+    if over_h2:
+        if ex.method != "CONNECT":  # (the engine sets ex.upgrade for an extended CONNECT only)
+            raise HandshakeError(400, "WebSocket over HTTP/2 needs an extended CONNECT request")
+    elif ex.method != "GET":
         raise HandshakeError(400, "WebSocket handshake needs a GET request")
-    if ex.http_version != "1.1":
+    elif ex.http_version != "1.1":
         raise HandshakeError(400, "WebSocket handshake needs HTTP/1.1")
     keys: list[bytes] = []
     versions: list[bytes] = []
@@ -109,8 +124,10 @@ def parse_handshake(ex: Exchange, backend_name: str) -> Handshake:
         raise HandshakeError(
             426,
             "Unsupported WebSocket version: use Sec-WebSocket-Version 13",
-            b"upgrade: websocket\r\nsec-websocket-version: 13\r\n",
+            b"upgrade: websocket\r\nsec-websocket-version: 13\r\n",  # (HTTP/2 drops Upgrade)
         )
+    if over_h2:  # RFC 8441 §5: no Sec-WebSocket-Key, and no Sec-WebSocket-Accept
+        return Handshake(b"", protocols, ", ".join(extensions), backend_name)
     if len(keys) != 1:
         raise HandshakeError(400, "Missing or repeated Sec-WebSocket-Key header")
     key = keys[0].strip()
@@ -167,13 +184,16 @@ def accept_head(
     subprotocol: str | None,
     headers: Iterable[tuple[bytes, bytes]],
 ) -> tuple[bytes, Codec]:
-    """The 101's header lines for ``switch_protocols``, and the codec to use."""
+    """The header lines of the 101 (or of HTTP/2's 200) for ``switch_protocols``,
+    and the codec to use."""
     config = ex.info.config
-    lines = [
-        b"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ",
-        handshake.accept_key,
-        b"\r\n",
-    ]
+    lines: list[bytes] = []
+    if ex.http_version != "2":
+        lines += (
+            b"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ",
+            handshake.accept_key,
+            b"\r\n",
+        )
     if subprotocol is not None:
         if not isinstance(subprotocol, str):
             raise TypeError(f"subprotocol must be a str, not {type(subprotocol).__name__}")

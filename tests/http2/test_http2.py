@@ -79,11 +79,12 @@ def test_h2c_native(serve: Serve) -> None:
     assert missing.status_code == 404
 
 
-def test_extended_connect_is_not_announced(serve: Serve) -> None:
-    """The server does not serve RFC 8441's extended CONNECT, so it must not say it
-    does: a browser that read ENABLE_CONNECT_PROTOCOL = 1 would send its WebSockets
-    over HTTP/2 and get a 501 instead of opening them on their own connection."""
-    server = serve(h2_apps.native_app)
+def test_extended_connect_is_not_announced_without_websockets(serve: Serve) -> None:
+    """With WebSockets off the server does not serve RFC 8441's extended CONNECT, so
+    it must not say it does: a browser that read ENABLE_CONNECT_PROTOCOL = 1 would
+    send its WebSockets over HTTP/2 and get a 501 instead of opening them on their
+    own connection. (With them on, it is announced: test_http2_websocket.py.)"""
+    server = serve(h2_apps.native_app, ws="none")
     client = h2c(server)
     assert client.get("/").status == 200
     settings = client.conn.remote_settings

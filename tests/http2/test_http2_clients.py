@@ -235,13 +235,15 @@ needs_browser = pytest.mark.skipif(
 )
 
 
-def open_demo(serve: Serve, certs: Certs, driver: Any) -> None:
+def open_demo(serve: Serve, certs: Certs, driver: Any) -> RunningServer:
     """The demo's real-time page over TLS, in a browser that takes the test CA's
     certificate (as --ignore-certificate-errors would)."""
     from examples.demo import app
 
     driver.execute_cdp_cmd("Security.setIgnoreCertificateErrors", {"ignore": True})
-    driver.get(https(tls_server(serve, certs, app), "/realtime?interval=0.1"))
+    server = tls_server(serve, certs, app)
+    driver.get(https(server, "/realtime?interval=0.1"))
+    return server
 
 
 @needs_browser
@@ -264,11 +266,16 @@ def test_chromium_loads_the_demo_over_h2(serve: Serve, certs: Certs, browser: An
 
 
 @needs_browser
-def test_chromium_websockets_beside_h2(serve: Serve, certs: Certs, browser: Any) -> None:
-    """The page's WebSockets open over TLS while the page itself is on h2."""
+def test_chromium_websockets_over_h2(serve: Serve, certs: Certs, browser: Any) -> None:
+    """The page's WebSocket opens as a stream of the page's h2 connection (RFC 8441:
+    the server announces extended CONNECT) and echoes."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    open_demo(serve, certs, browser)
+    from blazeasgi.engine.h2tunnel import StreamTunnel
+
+    server = open_demo(serve, certs, browser)
+    protocol = browser.execute_script("return performance.getEntriesByType('navigation')[0].nextHopProtocol")
+    assert protocol == "h2"
     settled = WebDriverWait(browser, 20, poll_frequency=0.1).until(
         lambda d: (s := d.find_element("id", "ws-status").text) != "connecting" and s
     )
@@ -276,3 +283,7 @@ def test_chromium_websockets_beside_h2(serve: Serve, certs: Certs, browser: Any)
     WebDriverWait(browser, 10, poll_frequency=0.1).until(
         lambda d: "echo: hello from the browser" in d.execute_script("return window.realtime.ws")
     )
+    sessions = list(server.state.websockets)
+    assert sessions and all(isinstance(ws.transport, StreamTunnel) for ws in sessions)
+    h2 = [c for c in server.state.connections if isinstance(c, http2.HTTP2Connection)]
+    assert len(h2) == 1  # the page, its fetches and the WebSocket: one connection

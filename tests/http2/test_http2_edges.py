@@ -287,11 +287,12 @@ def test_engine_limits_and_unserved_requests(serve: Serve, data_file: Path) -> N
     assert client.get("/").status == 200
 
 
-def test_connect_is_not_served(server: RunningServer) -> None:
-    """Extended CONNECT (RFC 8441, WebSockets over HTTP/2) is not announced, and a
-    client that sends it anyway gets 501; a plain CONNECT is refused by the codec
-    itself (RST_STREAM PROTOCOL_ERROR)."""
-    client = client_for(server)
+def test_connect_is_not_served(serve: Serve, data_file: Path) -> None:
+    """With WebSockets off, extended CONNECT (RFC 8441, WebSockets over HTTP/2) is
+    not announced, and a client that sends it anyway gets 501; a plain CONNECT is
+    refused by the codec itself (RST_STREAM PROTOCOL_ERROR). (With WebSockets on:
+    test_http2_websocket.py.)"""
+    client = client_for(serve(make_asgi_app(data_file), ws="none"))
     client.until(lambda: client.conn.remote_settings.max_concurrent_streams < 2**31)
     assert client.conn.remote_settings.enable_connect_protocol == 0
     # h2 sends extended CONNECT only to a server that announced it: pretend it did.
