@@ -3,7 +3,8 @@
 ``websocket_session`` is what ``ASGIAdapter.dispatch`` returns for an upgrade to
 ``websocket``: a coroutine the engine runs as the request's handler. The app gets
 ``websocket.connect``; its ``websocket.accept`` writes the 101 and moves the socket to
-a ``WebSocketConnection`` (over HTTP/2: a 200, and the stream is moved); ``websocket.close`` before that answers 403, and the
+a ``WebSocketConnection`` (over HTTP/2: a 200, and the stream is moved);
+``websocket.close`` before that answers 403, and the
 ``websocket.http.response`` extension (advertised in ``scope["extensions"]``) lets it
 answer any HTTP response instead. After the accept: ``websocket.receive`` /
 ``websocket.send``, ``websocket.close`` with code and reason, and
