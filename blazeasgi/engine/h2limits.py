@@ -78,9 +78,7 @@ def check_request(h2: HTTP2Connection, ex: H2Exchange, event: Any) -> ProtocolEr
         return ProtocolError(431, "Request Header Fields Too Large")
     if ex.method == "CONNECT" and not ex.opens_tunnel(event.protocol):
         return ProtocolError(501, "CONNECT is not served over HTTP/2")
-    if (target[:1] != b"/" and not (target == b"*" and ex.method == "OPTIONS")) or not target.isascii():
-        # (A URI is ASCII; llhttp refuses other bytes in an HTTP/1.1 target, zttp
-        # passes them on, and the interfaces decode the path as ASCII.)
+    if target[:1] != b"/" and not (target == b"*" and ex.method == "OPTIONS"):
         return ProtocolError(400, "Invalid request target")
     return None
 

@@ -124,9 +124,9 @@ def test_non_ascii_path_is_400_for_that_stream(
     serve: Serve, caplog: pytest.LogCaptureFixture, app: str
 ) -> None:
     """A :path with a byte outside ASCII (fuzz/atheris_h2.py found it): zttp passes
-    it on, and both interfaces decode the path as ASCII. It gets 400 on its stream
-    and nothing is logged; the connection goes on. Without the check the interface
-    raised in dispatch: a 500 and an "Exception in handler" logged as the app's."""
+    it on, and both interfaces refuse it (ProtocolError 400) as they decode the path.
+    That is the stream's answer, and nothing is logged; the connection goes on.
+    It was taken for a handler's failure: a 500 and an "Exception in handler" logged."""
     caplog.set_level(logging.ERROR, logger="blazeasgi.error")
     server = serve(h2_apps.asgi_app if app == "asgi" else h2_apps.native_app)
     client = h2c(server)
