@@ -21,7 +21,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ..logs import log_access
-from .errors import AppError, ClientDisconnected, ProtocolError
+from .errors import INTERNAL_ERROR, NO_ERROR, AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .h2flow import INITIAL_WINDOW
 from .h2settings import serves_websockets
@@ -32,15 +32,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
-
-# RFC 9113 §7 error codes.
-NO_ERROR = 0x0
-PROTOCOL_ERROR = 0x1
-INTERNAL_ERROR = 0x2
-FLOW_CONTROL_ERROR = 0x3
-REFUSED_STREAM = 0x7
-CANCEL = 0x8
-ENHANCE_YOUR_CALM = 0xB
 
 TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 

@@ -31,8 +31,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .errors import ClientDisconnected
-from .h2exchange import CANCEL, FLOW_CONTROL_ERROR
+from .errors import CANCEL, FLOW_CONTROL_ERROR, ClientDisconnected
 
 if TYPE_CHECKING:
     from .h2exchange import H2Exchange

@@ -40,14 +40,8 @@ except ImportError:  # pragma: no cover - the codec is an optional dependency
 from ..errors import BlazeasgiError
 from .conninfo import ConnectionInfo
 from .endings import sweep
-from .errors import ProtocolError
-from .h2exchange import (
-    ENHANCE_YOUR_CALM,
-    FLOW_CONTROL_ERROR,
-    NO_ERROR,
-    REFUSED_STREAM,
-    H2Exchange,
-)
+from .errors import ENHANCE_YOUR_CALM, FLOW_CONTROL_ERROR, NO_ERROR, REFUSED_STREAM, ProtocolError
+from .h2exchange import H2Exchange
 from .h2fields import FieldCache
 from .h2flow import UNREAD_STREAMS, hold_credit, window_update
 from .h2limits import (
