@@ -41,15 +41,6 @@ from typing import Any
 
 import h2.config
 import h2.connection
-import hpack
-from hyperframe.frame import (
-    ContinuationFrame,
-    DataFrame,
-    Frame,
-    HeadersFrame,
-    RstStreamFrame,
-    WindowUpdateFrame,
-)
 
 try:
     import atheris
@@ -71,6 +62,7 @@ if atheris is not None:
 from blazeasgi.engine import h2limits, http2  # noqa: E402 (after prepare_imports)
 from tests.apps import h2_apps  # noqa: E402
 from tests.conftest import MockConnection, new_loop  # noqa: E402
+from tests.helpers.h2wire import read_as_client  # noqa: E402
 
 LOOP = new_loop(os.environ.get("FUZZ_LOOP", "asyncio"))
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
@@ -105,53 +97,6 @@ def parse_input(data: bytes) -> tuple[bytes, list[int], bool]:
         frames.append(payload)
     wire = b"".join(frames)
     return wire, sorted(min(cut, len(wire)) for cut in cuts), bool(flags & 8)
-
-
-def read_as_client(output: bytes) -> None:
-    """What the server sent, read as its client would: whole frames (hyperframe
-    parses each), of at most the default frame size; responses only on a
-    client's (odd) streams; header blocks that decode (hpack, one decoder for the
-    connection) to a response (``:status`` first) or trailers (no pseudo-field);
-    nothing but RST_STREAM and WINDOW_UPDATE on a stream the server ended."""
-    decoder = hpack.Decoder()
-    block = b""
-    started: set[int] = set()
-    ended: set[int] = set()
-    pos = 0
-    while len(output) - pos >= 9:
-        frame, length = Frame.parse_frame_header(memoryview(output[pos : pos + 9]))
-        end = pos + 9 + length
-        if end > len(output):
-            break
-        if length > 16384:
-            raise FuzzFailure(f"a frame of {length} bytes (the client allowed 16,384)")
-        frame.parse_body(memoryview(output[pos + 9 : end]))
-        pos = end
-        stream_id = frame.stream_id
-        if stream_id and not stream_id & 1 and isinstance(frame, (HeadersFrame, DataFrame)):
-            # (zttp answers a client's frame on an even stream with RST_STREAM.)
-            raise FuzzFailure(f"a response on stream {stream_id}, which the client did not open")
-        if stream_id in ended and not isinstance(frame, (RstStreamFrame, WindowUpdateFrame)):
-            raise FuzzFailure(f"{frame} after the stream ended")
-        if isinstance(frame, (HeadersFrame, ContinuationFrame)):
-            block += frame.data
-            if "END_HEADERS" in frame.flags:
-                fields = decoder.decode(block, raw=True)
-                block = b""
-                names = [name for name, _ in fields]
-                if stream_id not in started:
-                    if not names or names[0] != b":status" or b":status" in names[1:]:
-                        raise FuzzFailure(f"a response head without one leading :status: {fields}")
-                    if not fields[0][1].startswith(b"1"):
-                        started.add(stream_id)
-                elif any(name.startswith(b":") for name in names):
-                    raise FuzzFailure(f"pseudo-fields in trailers: {fields}")
-        elif isinstance(frame, DataFrame) and stream_id not in started:
-            raise FuzzFailure(f"DATA before a response on stream {stream_id}")
-        if "END_STREAM" in frame.flags or isinstance(frame, RstStreamFrame):
-            ended.add(stream_id)
-    if pos != len(output):
-        raise FuzzFailure(f"the server's output ends inside a frame: {output[pos:]!r}")
 
 
 async def serve(wire: bytes, cuts: list[int]) -> None:
