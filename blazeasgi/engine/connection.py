@@ -60,18 +60,24 @@ class HTTPConnection(RequestChecks):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         state = self.state
         peer = transport.get_extra_info("peername")
-        sock = transport.get_extra_info("sockname")
+        listener = self._listener
+        if listener is not None and listener.known:
+            server = listener.server  # bound to one address: no need to ask (a syscall)
+        else:
+            sock = transport.get_extra_info("sockname")
+            server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
         tls = state.tls
         self.info = ConnectionInfo(
             (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
-            (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None,
+            server,
             "http" if tls is None else "https",
             # The loop finished the TLS handshake before calling us.
             None if tls is None else tls.connection_info(transport.get_extra_info("ssl_object")),
             state,
         )
-        self.transport.set_write_buffer_limits(high=self.config.write_high_water)
-        limit = self.config.max_connections
+        if state.set_write_limit:
+            self.transport.set_write_buffer_limits(high=self.config.write_high_water)
+        limit = state.max_connections
         # Not refused while draining: the listener is closed by then, so this one
         # was accepted before; its request is served, with Connection: close.
         if limit and len(state.connections) + len(state.websockets) >= limit:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import Config
-    from .server import ServerState
+    from .serverstate import ServerState
 
 
 class ConnectionInfo:
