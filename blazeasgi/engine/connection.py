@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import httptools
 
-from .conninfo import ConnectionInfo
+from .conninfo import ConnectionInfo, address
 from .errors import ProtocolError
 from .exchange import Exchange
 from .framing import (
@@ -63,16 +63,14 @@ class HTTPConnection(RequestChecks):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         state = self.state
-        peer = transport.get_extra_info("peername")
         listener = self._listener
         if listener is not None and listener.known:
             server = listener.server  # bound to one address: no need to ask (a syscall)
         else:
-            sock = transport.get_extra_info("sockname")
-            server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
+            server = address(transport.get_extra_info("sockname"))
         tls = state.tls
         self.info = ConnectionInfo(
-            (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
+            address(transport.get_extra_info("peername")),
             server,
             "http" if tls is None else "https",
             # The loop finished the TLS handshake before calling us.

@@ -17,7 +17,7 @@ from ..config import Config
 from ..tls import ServerTLS
 from . import http2
 from .connection import HTTPConnection
-from .conninfo import ConnectionInfo
+from .conninfo import ConnectionInfo, address
 from .connstate import READ_SIZE
 from .exchange import Exchange
 from .http2 import HTTP2Connection
@@ -149,8 +149,8 @@ class ConnectionFactory:
         #: False: each connection asks its transport for its local address.
         self.known = False
         if isinstance(sockname, tuple):
-            if str(sockname[0]) not in _WILDCARDS:
-                self.server = (str(sockname[0]), int(sockname[1]))
+            if sockname[0] not in _WILDCARDS:
+                self.server = address(sockname)
                 self.known = True
         elif isinstance(sockname, (str, bytes)):  # AF_UNIX
             self.known = True
