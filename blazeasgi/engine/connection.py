@@ -65,7 +65,7 @@ class HTTPConnection(RequestChecks):
         state = self.state
         listener = self._listener
         if listener is not None and listener.known:
-            server = listener.server  # bound to one address: no need to ask (a syscall)
+            server = listener.server  # bound to one address: no need to ask
         else:
             server = address(transport.get_extra_info("sockname"))
         tls = state.tls

@@ -136,7 +136,8 @@ class ConnectionFactory:
 
     ``sockname`` is the listener's ``getsockname()``. Bound to one address, every
     connection it accepts has that local address: it is worked out once here,
-    not asked of each transport (a system call under uvloop). Bound to a wildcard
+    not asked of each transport (both loops call getsockname at accept anyway; the
+    saving is the address object built per connection). Bound to a wildcard
     (0.0.0.0, ::) each connection asks. A UNIX socket has no (address, port).
     """
 
