@@ -36,6 +36,7 @@ from blazeasgi.cli import to_served_app
 from blazeasgi.config import Config
 from blazeasgi.engine.connection import HTTPConnection
 from blazeasgi.engine.server import ServerState
+from blazeasgi.engine.serverstate import ConnectionFactory
 from blazeasgi.settings import InterfaceSettings
 
 #: wrk's request: three header fields.
@@ -204,9 +205,12 @@ async def run_close(kind: str, n: int, request: bytes = REQUEST) -> None:
         b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"
     )
 
+    # As a server's listener bound to 127.0.0.1:8000 makes them (NullTransport's sockname).
+    factory = ConnectionFactory(state, ("127.0.0.1", 8000))
+
     async def batch(count: int) -> None:
         for _ in range(count):
-            conn = HTTPConnection(state)
+            conn = factory()
             conn.connection_made(transport)  # type: ignore[arg-type]
             conn.data_received(request)
             conn.connection_lost(None)

@@ -53,6 +53,9 @@ MODULES = (
     "blazeasgi.engine.requestchecks",
     "blazeasgi.engine.connection",
     "blazeasgi.engine.conninfo",
+    # The server's shared state, read by every connection, and the listener's
+    # protocol factory (a native callable: no Python frame per accepted connection).
+    "blazeasgi.engine.serverstate",
     "blazeasgi.engine.responseext",
     "blazeasgi.engine.exchange",
     "blazeasgi.engine.transports",

@@ -101,11 +101,12 @@ def serve(loop_kind: str) -> Iterator[Callable[..., RunningServer]]:
     started: list[tuple[threading.Thread, Server, asyncio.AbstractEventLoop]] = []
     errors: list[BaseException] = []
 
-    def start(app: Any, lifespan: str = "auto", **config: Any) -> RunningServer:
+    def start(app: Any, lifespan: str = "auto", bind: str = "127.0.0.1", **config: Any) -> RunningServer:
+        """``bind``: the address to listen on (the client connects to 127.0.0.1)."""
         config.setdefault("access_log", False)
         cfg = Config(**config)
         served = to_served_app(app, InterfaceSettings(cfg.root_path, lifespan))
-        sock = bind_socket("127.0.0.1", 0)
+        sock = bind_socket(bind, 0)
         port = sock.getsockname()[1]
         server = Server(served, cfg)
         loop = new_loop(loop_kind)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .conninfo import ConnectionInfo
     from .errors import ProtocolError
     from .exchange import Exchange
-    from .server import ServerState
+    from .serverstate import ConnectionFactory, ServerState
 
 #: The most a transport hands to data_received at once (uvloop reads 256 KiB).
 READ_SIZE = 1 << 18
@@ -65,6 +65,7 @@ class ConnectionState:
         "_idle_since",
         "_leftover",
         "_line",
+        "_listener",
         "_max_body",
         "_max_head",
         "_max_headers",
@@ -94,10 +95,15 @@ class ConnectionState:
         "write_paused",
     )
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, listener: ConnectionFactory | None = None) -> None:
+        # Every value here is either a constant or read from the server's state, which
+        # worked out the per-connection limits from the config once (serverstate.py).
         self.state = state
         self.config = state.config
         self.loop = state.loop
+        #: The listener that accepted this connection (it may know the local
+        #: address); None for a connection made by hand (tests, benchmarks).
+        self._listener = listener
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         #: What interfaces may know of this connection; set in connection_made.
         self.info: ConnectionInfo = None  # type: ignore[assignment]
@@ -109,16 +115,14 @@ class ConnectionState:
         self._feed: Callable[[bytes], None] = self._parser.feed_data
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        config = self.config
-        self._max_head = config.max_head_size
-        self._max_target = config.max_target_size
-        self._max_headers = config.max_header_count
-        # 0 means unlimited: compare against a bound no request can reach.
-        self._max_body = config.max_body_size or (1 << 62)
+        self._max_head = state.max_head
+        self._max_target = state.max_target
+        self._max_headers = state.max_headers
+        self._max_body = state.max_body
         self._access_log = state.access_log
-        self._head_budget = self._max_head
+        self._head_budget = state.max_head
         self._since_head = 0
-        self._head_guard = self._max_head + READ_SIZE
+        self._head_guard = state.head_guard
         self._host_count = 0
         self._content_length = -1
         self._chunked_received = 0

@@ -236,6 +236,9 @@ class ConnectionEndings(ConnectionState):
         if self._leftover:  # a preface split across reads (rare)
             data = self._leftover + data
             self._leftover = b""
+        elif data[:1] != b"P":  # the preface's first byte, and of POST, PUT, PATCH only
+            self._sniffing = self._read_closed = False
+            return data
         http2 = self.state.http2
         if data.startswith(PREFACE) and http2 is not None:
             self._hand_over(http2, data)

@@ -8,7 +8,7 @@ import math
 import signal
 import socket
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from .._compiled import STATUS as COMPILED_STATUS
 from ..config import Config
@@ -16,12 +16,11 @@ from ..errors import BlazeasgiError
 from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
 from ..tls import ServerTLS, load_tls
 from . import http2
-from .connection import HTTPConnection
-from .conninfo import ConnectionInfo
 from .exchange import Exchange
-from .http2 import HTTP2Connection
-from .http11 import default_headers
-from .tasks import HANDLER_PATH, HandlerRunners, RunnerPool, Suspended, TaskPerRequest
+from .serverstate import ConnectionFactory, Dispatch, LiveWebSocket, ServerState
+from .tasks import HANDLER_PATH
+
+__all__ = ["Dispatch", "LiveWebSocket", "ServedApp", "Server", "ServerState", "StartupFailed"]
 
 logger = logging.getLogger("blazeasgi.error")
 #: Seconds a draining server still waits for requests on connections it had
@@ -32,10 +31,6 @@ _TICK = 1.0
 #: Slack in comparing two sweep times: uvloop's clock counts milliseconds, and
 #: ticks 1 s apart can differ by 0.9999999 once divided into seconds.
 _CLOCK_GRAIN = 0.001
-
-#: What an interface gives the engine per request: None when the response was
-#: produced synchronously, else a coroutine the engine runs (see tasks.RunnerPool).
-Dispatch = Callable[[Exchange], "Coroutine[Any, Any, Any] | None"]
 
 
 class ServedApp(Protocol):
@@ -48,73 +43,8 @@ class ServedApp(Protocol):
     async def shutdown(self) -> None: ...
 
 
-class LiveWebSocket(Protocol):
-    """An accepted WebSocket (blazeasgi.websocket), for the graceful shutdown."""
-
-    def shutdown(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
 class StartupFailed(BlazeasgiError):
     """The application's startup (lifespan) failed; the message says why."""
-
-
-class ServerState:
-    """What every connection of one server shares. Mutated only by the tick."""
-
-    __slots__ = (
-        "access_log",
-        "clock",
-        "config",
-        "connections",
-        "default_headers",
-        "dispatch",
-        "draining",
-        "http2",
-        "loop",
-        "runners",
-        "suspended",
-        "tls",
-        "websockets",
-    )
-
-    def __init__(
-        self,
-        config: Config,
-        dispatch: Dispatch,
-        loop: asyncio.AbstractEventLoop,
-        tls: ServerTLS | None = None,
-    ) -> None:
-        self.config = config
-        self.dispatch = dispatch
-        self.loop = loop
-        #: Set when serving TLS: each connection asks it for its ``tls`` extension.
-        self.tls = tls
-        self.connections: set[HTTPConnection | HTTP2Connection] = set()
-        #: Accepted WebSockets: detached from HTTP, closed with 1001 on shutdown.
-        self.websockets: set[LiveWebSocket] = set()
-        self.draining = False
-        #: Serves a connection that turns out to be HTTP/2 (http2.take_over), or
-        #: None when HTTP/2 is off (--no-http2) or its codec is not installed.
-        self.http2: Callable[[ServerState, ConnectionInfo, asyncio.Transport, bytes], None] | None = (
-            http2.take_over if http2.serves_http2(config) else None
-        )
-        #: Handlers suspended in runner tasks; while any are, new ones start in turn.
-        self.suspended = Suspended()
-        #: Runs the handler coroutines of every connection (engine/tasks.py).
-        self.runners: RunnerPool | TaskPerRequest = HandlerRunners(loop, self.suspended)
-        # Decided once: with the access logger below INFO (--log-level warning, a
-        # --log-config that silences it) requests keep the no-access-log fast path.
-        access = logging.getLogger("blazeasgi.access")
-        self.access_log = config.access_log and access.isEnabledFor(logging.INFO)
-        self.clock = loop.time()
-        self.default_headers = b""
-        self.refresh()
-
-    def refresh(self) -> None:
-        self.clock = self.loop.time()
-        self.default_headers = default_headers(self.config.date_header, self.config.server_header)
 
 
 def server_tls(config: Config) -> ServerTLS | None:
@@ -160,15 +90,10 @@ class Server:
             dispatch = self._counted(dispatch, self.config.max_requests, loop)
         state = self.state = ServerState(self.config, dispatch, loop, tls)
 
-        def protocol() -> asyncio.Protocol:
-            # HTTPConnection has asyncio.Protocol's methods without subclassing it
-            # (the loops only call them): compiled by mypyc, a subclass of a Python
-            # class would be a plain Python class, with no direct attribute access.
-            return cast(asyncio.Protocol, HTTPConnection(state))
-
         try:
             for sock in sockets:
                 defer_accept(sock, self.config.head_timeout)
+                protocol = ConnectionFactory(state, sock.getsockname())
                 if tls is None:
                     server = await loop.create_server(protocol, sock=sock, backlog=self.config.backlog)
                 else:

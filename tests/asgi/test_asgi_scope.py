@@ -82,6 +82,18 @@ def test_basic_scope_fields(serve) -> None:
     assert tuple(scope["server"]) == ("127.0.0.1", srv.port)
 
 
+def test_server_is_the_local_address_behind_a_wildcard_listener(serve) -> None:
+    # A listener bound to one address gives its connections that address without
+    # asking each socket (engine/serverstate.py); bound to every address (0.0.0.0),
+    # each connection must still say which one it came in on, never "0.0.0.0".
+    scopes: list[Scope] = []
+    srv = serve(recording_app(scopes), bind="0.0.0.0")
+    out, local = raw_exchange(srv.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert tuple(scopes[0]["client"]) == local
+    assert tuple(scopes[0]["server"]) == ("127.0.0.1", srv.port)
+
+
 def test_non_ascii_header_value_is_raw_bytes(serve) -> None:
     scopes: list[Scope] = []
     srv = serve(recording_app(scopes))

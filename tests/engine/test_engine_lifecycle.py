@@ -295,6 +295,32 @@ def test_max_connections_mock(run) -> None:
     assert parse_all(first_out)[0][0].body == b"hi"
 
 
+def test_closed_connection_is_freed_without_the_cyclic_gc(run) -> None:
+    # With the cyclic GC off, a connection that served its request and closed is
+    # gone as soon as nothing refers to it: no cycle (its parser holds its
+    # callbacks) keeps it, and its request's objects, alive until a collection.
+    def live_connections() -> int:
+        return sum(type(o) is HTTPConnection for o in gc.get_objects())
+
+    async def go() -> tuple[bytes, int]:
+        conn = MockConnection(app, **NO_DEFAULTS)
+        conn.feed(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        out = await conn.settle()
+        assert conn.transport.closed
+        conn.transport.protocol = conn.protocol = None
+        return out, live_connections()
+
+    gc.collect()
+    before = live_connections()
+    gc.disable()
+    try:
+        out, after = run(go())
+    finally:
+        gc.enable()
+    assert parse_all(out)[0][0].body == b"hi"
+    assert after == before
+
+
 # -- clients that go away --------------------------------------------------------------------
 
 
