@@ -61,7 +61,7 @@ from .transports import drain_writes, release_drained, unread_bytes
 
 if TYPE_CHECKING:
     from ..config import Config
-    from .server import ServerState
+    from .serverstate import ServerState
 
 logger = logging.getLogger("blazeasgi.error")
 
