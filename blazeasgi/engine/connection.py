@@ -284,7 +284,8 @@ class HTTPConnection(RequestChecks):
         raw_method = parser.get_method()
         ex = Exchange(
             self,
-            _METHODS.get(raw_method) or rare_method(raw_method, target),
+            # GET first: a bytes compare, where the dict lookup hashes the new bytes.
+            "GET" if raw_method == b"GET" else _METHODS.get(raw_method) or rare_method(raw_method, target),
             target,
             headers,
             version,
