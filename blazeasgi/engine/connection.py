@@ -244,10 +244,10 @@ class HTTPConnection(RequestChecks):
                     _FIELD_NAMES.clear()
                 _FIELD_NAMES[name] = lowered
         name = lowered
-        n = len(value)
-        # llhttp keeps trailing OWS; RFC 9110 §5.5 drops it. (Compared as ints:
-        # compiled, "value[-1] in frozenset" boxed the int and hashed it.)
-        if n and (value[n - 1] == 32 or value[n - 1] == 9):
+        # llhttp keeps trailing OWS (SP, HTAB); RFC 9110 §5.5 drops it. One int compare
+        # lets through every value that cannot end so: compiled, "value[-1] in
+        # frozenset" boxed the int and hashed it; pure, the compare is cheaper too.
+        if value and value[-1] <= 32:
             value = value.rstrip(b" \t")
         self._headers.append((name, value))
         self._head_budget -= len(name) + len(value) + 4
