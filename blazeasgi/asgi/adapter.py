@@ -104,6 +104,25 @@ class ASGIAdapter:
         self.state = self.lifespan.state
         self.heads = HeadCache()
         self.proxy: ProxyHeaders | None = settings.proxy
+        # Every request's scope starts as a copy of this (the keys in order, the values
+        # that never change filled in) and has the rest stored: compiled, a 14-key
+        # dict display cost 2.9k instructions a request, the copy and 11 stores ~1.2k.
+        self._scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": None,
+            "server": None,
+            "client": None,
+            "scheme": None,
+            "method": None,
+            "root_path": self.root_path,
+            "path": None,
+            "raw_path": None,
+            "query_string": None,
+            "headers": None,
+            "state": None,
+            "extensions": None,
+        }
         self._extensions = _EXTENSIONS
         self._extensions_trailers = _EXTENSIONS_TRAILERS
         if not pathsend_safe():
@@ -147,22 +166,18 @@ class ASGIAdapter:
             extensions["tls"] = info.tls
         # The one place a scope is built: a WebSocket's shares every key but the
         # method (blazeasgi/websocket/asgi.py makes it one from this).
-        scope = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": ex.http_version,
-            "server": info.server,
-            "client": client,
-            "scheme": scheme,
-            "method": ex.method,
-            "root_path": self.root_path,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": ex.query_string,
-            "headers": headers,
-            "state": self.state.copy(),
-            "extensions": extensions,
-        }
+        scope = self._scope.copy()
+        scope["http_version"] = ex.http_version
+        scope["server"] = info.server
+        scope["client"] = client
+        scope["scheme"] = scheme
+        scope["method"] = ex.method
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = ex.query_string
+        scope["headers"] = headers
+        scope["state"] = self.state.copy()
+        scope["extensions"] = extensions
         if ex.upgrade is not None:  # WebSockets: see blazeasgi/websocket/asgi.py
             session = websocket_session(self, ex, scope)
             if session is not None:

@@ -42,7 +42,15 @@ from .transports import drain_writes, pace, release_drained
 _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
 }
-_OWS: Final = frozenset(b" \t")
+#: Lower-cased field names by the bytes a client spelled them in. Clients send the
+#: same dozen names on every request: one dict lookup (its hash of the raw name)
+#: replaces bytes.lower() and a hash of the new lower-cased bytes, whose hash is then
+#: cached for _SPECIAL_HEADERS and for every later look-up by an interface.
+#: Emptied when full (a client inventing names only makes it miss); names longer than
+#: _FIELD_NAME_CACHED are not kept.
+_FIELD_NAMES: Final[dict[bytes, bytes]] = {}
+_FIELD_NAMES_LIMIT: Final = 256
+_FIELD_NAME_CACHED: Final = 64
 _SPECIAL_HEADERS: Final = NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
 )
@@ -249,8 +257,18 @@ class HTTPConnection(RequestChecks):
             raise ProtocolError(400, "Fragment in request target")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if value and value[-1] in _OWS:  # llhttp keeps trailing OWS; RFC 9110 §5.5 drops it
+        lowered = _FIELD_NAMES.get(name)
+        if lowered is None:
+            lowered = name.lower()
+            if len(name) <= _FIELD_NAME_CACHED:
+                if len(_FIELD_NAMES) >= _FIELD_NAMES_LIMIT:
+                    _FIELD_NAMES.clear()
+                _FIELD_NAMES[name] = lowered
+        name = lowered
+        # llhttp keeps trailing OWS (SP, HTAB); RFC 9110 §5.5 drops it. One int compare
+        # lets through every value that cannot end so: compiled, "value[-1] in
+        # frozenset" boxed the int and hashed it; pure, the compare is cheaper too.
+        if value and value[-1] <= 32:
             value = value.rstrip(b" \t")
         self._headers.append((name, value))
         self._head_budget -= len(name) + len(value) + 4
@@ -287,7 +305,8 @@ class HTTPConnection(RequestChecks):
         raw_method = parser.get_method()
         ex = Exchange(
             self,
-            _METHODS.get(raw_method) or rare_method(raw_method, target),
+            # GET first: a bytes compare, where the dict lookup hashes the new bytes.
+            "GET" if raw_method == b"GET" else _METHODS.get(raw_method) or rare_method(raw_method, target),
             target,
             headers,
             version,

@@ -117,7 +117,11 @@ class Exchange(ResponseExtensions):
         self.info = conn.info
         self.method = method
         self.target = target
-        self.path, _, self.query_string = target.partition(b"?")
+        if 63 in target:  # "?" (an int: bytes.__contains__ then takes memchr, no call)
+            self.path, _, self.query_string = target.partition(b"?")
+        else:  # no query: spares the partition call and its tuple (compiled, ~0.4k instructions)
+            self.path = target
+            self.query_string = b""
         self.headers = headers
         self.http_version = http_version
         self.keep_alive = keep_alive

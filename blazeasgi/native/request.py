@@ -17,10 +17,24 @@ class Request(ConnectionView):
     (connectionview.py) plus the method and the body."""
 
     _body: bytes | None = None
+    #: Set only for a route with parameters (see App.dispatch); else made on first use.
+    _path_params: dict[str, Any] | None = None
 
     def __init__(self, ex: Exchange, path_params: dict[str, Any]) -> None:
         self._ex = ex
-        self.path_params = path_params
+        self._path_params = path_params
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        """The route's path parameters by name (converted as the route declares)."""
+        params = self._path_params
+        if params is None:
+            params = self._path_params = {}
+        return params
+
+    @path_params.setter
+    def path_params(self, params: dict[str, Any]) -> None:
+        self._path_params = params
 
     @classmethod
     def behind(cls, proxy: ProxyHeaders | None) -> type[Request]:

@@ -58,6 +58,12 @@ def build_app() -> App:
     def files(request: Request) -> dict[str, Any]:
         return request.path_params
 
+    @app.get("/static-params")
+    def static_params(request: Request) -> dict[str, Any]:
+        seen = dict(request.path_params)
+        request.path_params["mine"] = "set by this request"
+        return {"seen": seen}
+
     @app.get("/hello world")
     def spaced(request: Request) -> str:
         return "spaced"
@@ -191,6 +197,13 @@ def test_str_path_param(client: httpx.Client) -> None:
     r = client.get("/items/abc-123")
     assert r.status_code == 200
     assert r.json() == {"params": {"item_id": "abc-123"}}
+
+
+def test_static_route_path_params_are_empty_and_per_request(client: httpx.Client) -> None:
+    # A static route's path_params is made on first use (App.dispatch): never shared,
+    # so what one handler writes into it is not seen by the next request.
+    for _ in range(2):
+        assert client.get("/static-params").json() == {"seen": {}}
 
 
 def test_int_path_param_converted(client: httpx.Client) -> None:
