@@ -20,7 +20,7 @@ class Request(ConnectionView):
     #: Set only for a route with parameters (see App.dispatch); else made on first use.
     _path_params: dict[str, Any] | None = None
 
-    def __init__(self, ex: Exchange, path_params: dict[str, Any]) -> None:
+    def __init__(self, ex: Exchange, path_params: dict[str, Any] | None = None) -> None:
         self._ex = ex
         self._path_params = path_params
 
