@@ -62,7 +62,8 @@ if atheris is not None:
 from blazeasgi.engine import h2limits, http2  # noqa: E402 (after prepare_imports)
 from tests.apps import h2_apps  # noqa: E402
 from tests.conftest import MockConnection, new_loop  # noqa: E402
-from tests.helpers.h2wire import read_as_client  # noqa: E402
+from tests.helpers.h2wire import FuzzFailure  # noqa: E402
+from tests.helpers.h2wire import replay as replay_checked  # noqa: E402
 
 LOOP = new_loop(os.environ.get("FUZZ_LOOP", "asyncio"))
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
@@ -71,10 +72,6 @@ HANG_SECONDS = 20
 #: The byte that stands for the highest stream id.
 LAST = 255
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
-
-
-class FuzzFailure(AssertionError):
-    pass
 
 
 def parse_input(data: bytes) -> tuple[bytes, list[int], bool]:
@@ -100,27 +97,7 @@ def parse_input(data: bytes) -> tuple[bytes, list[int], bool]:
 
 
 async def serve(wire: bytes, cuts: list[int]) -> None:
-    conn = MockConnection(h2_apps.asgi_app, read_high_water=64)
-    sent = []
-    for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
-        if end > start and not conn.transport.closed:
-            conn.transport.protocol.data_received(wire[start:end])
-        sent.append(await conn.settle(5))
-    sent.append(await conn.settle(50))
-    read_as_client(b"".join(sent))
-    protocol = conn.transport.protocol
-    if not conn.transport.closed:
-        conn.transport.close()
-    await conn.settle(50)
-    if isinstance(protocol, http2.HTTP2Connection):
-        if not protocol.closed:
-            raise FuzzFailure("the connection did not close")
-        if protocol.streams:
-            raise FuzzFailure(f"streams left open: {sorted(protocol.streams)}")
-    if conn.state.connections:
-        raise FuzzFailure(f"the server still counts {conn.state.connections}")
-    conn.state.runners.close()
-    await conn.settle(5)
+    await replay_checked(MockConnection(h2_apps.asgi_app, read_high_water=64), wire, cuts)
 
 
 class _Errors(logging.Handler):

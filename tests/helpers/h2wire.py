@@ -4,6 +4,8 @@ refuses an answer on a stream it did not open itself)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hpack
 from hyperframe.frame import (
     ContinuationFrame,
@@ -13,6 +15,9 @@ from hyperframe.frame import (
     RstStreamFrame,
     WindowUpdateFrame,
 )
+
+if TYPE_CHECKING:
+    from tests.conftest import MockConnection
 
 
 class MalformedOutput(AssertionError):
@@ -64,3 +69,36 @@ def read_as_client(output: bytes) -> None:
             ended.add(stream_id)
     if pos != len(output):
         raise MalformedOutput(f"the server's output ends inside a frame: {output[pos:]!r}")
+
+
+class FuzzFailure(AssertionError):
+    """The engine broke an invariant every HTTP/2 fuzzer checks (see ``replay``)."""
+
+
+async def replay(conn: MockConnection, wire: bytes, cuts: list[int]) -> None:
+    """Feed ``wire`` to ``conn`` in pieces cut at ``cuts``, then end the connection,
+    checking what the HTTP/2 fuzzers (hypothesis and atheris) both assert: all the
+    server sent is well-formed (``read_as_client``), the connection is closed with
+    no stream left open, and the server counts no connection any more."""
+    from blazeasgi.engine import http2
+
+    sent = []
+    for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        if end > start and not conn.transport.closed:
+            conn.transport.protocol.data_received(wire[start:end])
+        sent.append(await conn.settle(5))
+    sent.append(await conn.settle(50))
+    read_as_client(b"".join(sent))
+    protocol = conn.transport.protocol
+    if not conn.transport.closed:
+        conn.transport.close()
+    await conn.settle(50)
+    if isinstance(protocol, http2.HTTP2Connection):
+        if not protocol.closed:
+            raise FuzzFailure("the connection did not close")
+        if protocol.streams:
+            raise FuzzFailure(f"streams left open: {sorted(protocol.streams)}")
+    if conn.state.connections:
+        raise FuzzFailure(f"the server still counts {conn.state.connections}")
+    conn.state.runners.close()  # the server shuts down: its idle runner tasks end
+    await conn.settle(5)

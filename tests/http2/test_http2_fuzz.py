@@ -35,7 +35,7 @@ from blazeasgi.engine import http2
 
 from ..apps import h2_apps
 from ..conftest import MockConnection, new_loop
-from ..helpers.h2wire import read_as_client
+from ..helpers.h2wire import replay
 
 pytestmark = pytest.mark.skipif(not http2.AVAILABLE, reason="zttp (the HTTP/2 codec) is not installed")
 
@@ -103,27 +103,7 @@ def check(data: bytes, cuts: list[int], loop_kind: str) -> None:
     loop.set_exception_handler(lambda _loop, context: errors.append(context))
 
     async def go() -> None:
-        conn = MockConnection(h2_apps.asgi_app, read_high_water=64)
-        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-        output = []
-        for piece in pieces:
-            if piece and not conn.transport.closed:
-                conn.transport.protocol.data_received(piece)
-            output.append(await conn.settle(5))
-        output.append(await conn.settle(50))
-        # All of it well-formed (it used to be only what came after the last piece:
-        # h2 as the reader refuses answers on streams it did not open itself).
-        read_as_client(b"".join(output))
-        protocol = conn.transport.protocol
-        if not conn.transport.closed:
-            conn.transport.close()
-        await conn.settle(50)
-        if isinstance(protocol, http2.HTTP2Connection):
-            assert protocol.closed
-            assert protocol.streams == {}, protocol.streams
-        assert conn.state.connections == set()
-        conn.state.runners.close()  # the server shuts down: its idle runner tasks end
-        await conn.settle(5)
+        await replay(MockConnection(h2_apps.asgi_app, read_high_water=64), data, cuts)
 
     try:
         loop.run_until_complete(go())

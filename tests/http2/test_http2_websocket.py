@@ -321,32 +321,26 @@ def test_malformed_extended_connect(server: RunningServer) -> None:
     assert (ws.reply.status, ws.reply.header(b"sec-websocket-version")) == (426, b"13")
     assert "session" not in SEEN  # refused before the app
     client = ws.client
-    other = client.conn.get_next_available_stream_id()
-    client.conn.send_headers(
-        other,
-        [
-            (b":method", b"CONNECT"),
-            (b":protocol", b"chat"),
-            (b":scheme", b"http"),
-            (b":path", b"/ws"),
-            (b":authority", b"localhost"),
-        ],
+
+    def connect(fields: list[tuple[bytes, bytes]]) -> int:
+        stream_id = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(stream_id, [(b":method", b"CONNECT"), *fields])
+        client.flush()
+        return stream_id
+
+    other = connect(
+        [(b":protocol", b"chat"), (b":scheme", b"http"), (b":path", b"/ws"), (b":authority", b"localhost")]
     )
-    client.flush()
     assert client.response(other).status == 501
     client.conn.config.validate_outbound_headers = False  # (h2 would not send it)
-    no_path = client.conn.get_next_available_stream_id()
-    client.conn.send_headers(
-        no_path,
+    no_path = connect(
         [
-            (b":method", b"CONNECT"),
             (b":protocol", b"websocket"),
             (b":scheme", b"http"),
             (b":authority", b"localhost"),
             (b"sec-websocket-version", b"13"),
-        ],
+        ]
     )
-    client.flush()
     assert client.response(no_path).reset == PROTOCOL_ERROR
     assert client.get("/").status in (200, 404)  # the connection goes on
 
