@@ -39,7 +39,7 @@ APP_ROUTES = {
     "mixed": BASE_ROUTES | {"items"},
     "rsgi": BASE_ROUTES,
     "robyn": BASE_ROUTES,
-    "floor": frozenset({"hello"}),
+    "floor": frozenset({"hello", "hello-close", "hello-http10"}),
 }
 
 #: The frameworks an app needs beyond its server.
@@ -196,7 +196,7 @@ SERVERS: list[ServerSpec] = [
     # of the Starlette and FastAPI rows. `--servers all` or name them.
     ServerSpec("granian-starlette", "granian", "asgi", "starlette", _granian, GRANIAN, "uvicorn-starlette",
                None, default=False),
-    # The floor (not a server): a bare uvloop Protocol writing fixed bytes, hello only.
+    # The floor (not a server): a bare uvloop Protocol writing fixed bytes, hello scenarios only.
     ServerSpec("uvloop-floor", "uvloop", "floor", "floor", _floor, "pip install uvloop", default=False),
     ServerSpec("granian-fastapi", "granian", "asgi", "fastapi", _granian, GRANIAN, "uvicorn-fastapi", None,
                default=False, http2=True),

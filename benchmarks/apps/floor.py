@@ -5,8 +5,11 @@
 It does none of a server's work (no parsing beyond counting head ends, no routing, no
 framing rules, no limits); it writes the same bytes as the native hello route
 (``HELLO`` + five security headers + a Date cached per second), one write per read.
-It measures what the event loop and the kernel cost on this machine, so a table can
-say how far each real server sits above that floor. Only the ``hello`` scenario.
+A request that asks for ``Connection: close`` (or HTTP/1.0's default) gets its
+answer with ``connection: close`` and the connection closed, as the ``hello-close``
+and ``hello-http10`` scenarios need. It measures what the event loop and the kernel
+cost on this machine, so a table can say how far each real server sits above that
+floor. Only the hello scenarios.
 """
 
 from __future__ import annotations
@@ -28,15 +31,17 @@ _TAIL = f"content-length: {len(HELLO)}\r\n\r\n".encode() + HELLO
 class _Clock:
     second = 0
     response = b""
+    closing = b""
 
     @classmethod
-    def reply(cls) -> bytes:
+    def reply(cls, close: bool = False) -> bytes:
         now = int(time.time())
         if now != cls.second:
             cls.second = now
-            date = formatdate(now, usegmt=True).encode()
-            cls.response = _HEAD + b"date: " + date + b"\r\n" + _TAIL
-        return cls.response
+            date = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+            cls.response = _HEAD + date + _TAIL
+            cls.closing = _HEAD + date + b"connection: close\r\n" + _TAIL
+        return cls.closing if close else cls.response
 
 
 class FloorProtocol(asyncio.Protocol):
@@ -49,7 +54,11 @@ class FloorProtocol(asyncio.Protocol):
         count = data.count(b"\r\n\r\n")
         self.partial = data[data.rfind(b"\r\n\r\n") + 4 :] if count else data
         if count:
-            self.transport.write(_Clock.reply() * count)
+            if b"lose\r\n" in data or (b"HTTP/1.0" in data and b"eep-alive" not in data):
+                self.transport.write(_Clock.reply(close=True))
+                self.transport.close()
+            else:
+                self.transport.write(_Clock.reply() * count)
 
 
 async def serve(host: str, port: int, backlog: int) -> None:

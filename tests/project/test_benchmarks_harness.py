@@ -838,7 +838,7 @@ def test_floor_reference_serves_the_hello_bytes_and_pipelines() -> None:
     from benchmarks.servers import BY_NAME
 
     spec = BY_NAME["uvloop-floor"]
-    assert spec.routes == {"hello"}
+    assert spec.routes == {"hello", "hello-close", "hello-http10"}
     port = benchprocess.free_port()
     with benchprocess.ServerProcess(spec.name, spec.argv(port), port, cwd=ROOT) as server:
         reply = server.wait_ready("/", timeout=20)
@@ -853,6 +853,19 @@ def test_floor_reference_serves_the_hello_bytes_and_pipelines() -> None:
                 assert chunk
                 data += chunk
         assert data.count(b"Hello, world!") == 4
+        # The short-connection scenarios: answered, then closed by the server.
+        for request in (
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: x\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(request)
+                data = b""
+                while chunk := sock.recv(65536):  # until the server's FIN
+                    data += chunk
+            assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert data.endswith(b"\r\n\r\nHello, world!")
+            assert b"\r\nconnection: close\r\n" in data
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
