@@ -39,33 +39,16 @@ from blazeasgi.engine.server import ServerState
 from blazeasgi.engine.serverstate import ConnectionFactory
 from blazeasgi.settings import InterfaceSettings
 
+from .apps.common import BROWSER_HEADERS
+
 #: wrk's request: three header fields.
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
-#: What a browser sends for a page (``--browser``): Chrome's 16 header fields (a reload) with
-#: client hints, fetch metadata, accept lists and cookies; 914 bytes.
+#: What a browser sends for a page (``--browser``): Chrome's 16 header fields (a reload),
+#: 914 bytes (apps.common.BROWSER_HEADERS, also wrk's in the ``hello-browser`` scenario).
 BROWSER_REQUEST = (
-    b"GET / HTTP/1.1\r\n"
-    b"Host: localhost:8000\r\n"
-    b"Connection: keep-alive\r\n"
-    b"Cache-Control: max-age=0\r\n"
-    b'sec-ch-ua: "Chromium";v="131", "Not_A Brand";v="24"\r\n'
-    b"sec-ch-ua-mobile: ?0\r\n"
-    b'sec-ch-ua-platform: "Linux"\r\n'
-    b"Upgrade-Insecure-Requests: 1\r\n"
-    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
-    b" Chrome/131.0.0.0 Safari/537.36\r\n"
-    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
-    b"image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7\r\n"
-    b"Sec-Fetch-Site: none\r\n"
-    b"Sec-Fetch-Mode: navigate\r\n"
-    b"Sec-Fetch-User: ?1\r\n"
-    b"Sec-Fetch-Dest: document\r\n"
-    b"Accept-Encoding: gzip, deflate, br, zstd\r\n"
-    b"Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n"
-    b"Cookie: sessionid=8f3kq2n1v0x7c4m9z6b5l2j8h1g3d0s; csrftoken=Zq8xW3vN7rT2yK5mP9cL4bH6jF1dS0aG;"
-    b" _ga=GA1.1.1234567890.1733220000; _gid=GA1.1.987654321.1733220000;"
-    b" consent=analytics:1,ads:0; cart=3f1e9a7c-52d4-4b8e-a0c6-9d2f71e84b35; lang=en; theme=dark\r\n"
-    b"\r\n"
+    b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n"
+    + b"".join(f"{name}: {value}\r\n".encode() for name, value in BROWSER_HEADERS)
+    + b"\r\n"
 )
 
 

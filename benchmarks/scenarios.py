@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from blazeasgi.benchprocess import Reply
 from blazeasgi.wrk import lua_script
 
-from .apps.common import DOWNLOAD_SIZE, HELLO, PLAINTEXT, SECURITY_HEADERS
+from .apps.common import BROWSER_HEADERS, DOWNLOAD_SIZE, HELLO, PLAINTEXT, SECURITY_HEADERS
 
 ECHO_BODY = b"x" * 4096
 PIPELINE_DEPTH = 16
@@ -121,6 +121,18 @@ class Scenario:
 
 SCENARIOS: list[Scenario] = [
     Scenario("hello", "Hello world + 5 security headers", "/", (100, 1000, 10000), (100,), check_hello),
+    # The same route asked as a browser asks for a page: 16 header fields, 914 bytes,
+    # where wrk's own request has 3 (every field is work for a server's parser).
+    Scenario(
+        "hello-browser",
+        "Hello world, a browser-sized request (16 header fields, 914 bytes)",
+        "/",
+        (100, 1000),
+        (100,),
+        check_hello,
+        headers=BROWSER_HEADERS,
+        route="hello",
+    ),
     # A new connection per request: a default nginx upstream (HTTP/1.0 and
     # Connection: close), health checks, scripted clients.
     Scenario(

@@ -51,9 +51,10 @@ class BenchError(Exception):
 
 
 def _lua_string(value: bytes | str) -> str:
-    """A Lua string literal for ``value`` (every byte escaped as decimal)."""
+    """A Lua string literal for ``value`` (bytes escaped as three decimal digits, so that
+    a digit after an escaped byte is not read as part of its escape)."""
     data = value.encode("utf-8") if isinstance(value, str) else value
-    return '"' + "".join(f"\\{b}" if not (32 <= b < 127) or b in (34, 92) else chr(b) for b in data) + '"'
+    return '"' + "".join(f"\\{b:03d}" if not (32 <= b < 127) or b in (34, 92) else chr(b) for b in data) + '"'
 
 
 def lua_script(

@@ -98,9 +98,13 @@ def test_lua_script_pipeline_and_post_body() -> None:
 
 
 def test_lua_string_escapes_quotes_and_bytes() -> None:
-    assert wrk._lua_string('a"b\\c') == '"a\\34b\\92c"'
-    assert wrk._lua_string(b"\x00\n\xff") == '"\\0\\10\\255"'
-    assert 'wrk.body = "{\\34a\\34:1}"' in wrk.lua_script("POST", b'{"a":1}')
+    assert wrk._lua_string('a"b\\c') == '"a\\034b\\092c"'
+    assert wrk._lua_string(b"\x00\n\xff") == '"\\000\\010\\255"'
+    assert 'wrk.body = "{\\034a\\034:1}"' in wrk.lua_script("POST", b'{"a":1}')
+    # A digit after an escaped byte stays a digit: Lua reads up to three after "\\"
+    # ('"24' was read as byte 342 and wrk refused the whole script).
+    assert wrk._lua_string('v="24"') == '"v=\\03424\\034"'
+
 
 
 def test_parse_wrk_output() -> None:
@@ -966,6 +970,36 @@ def test_new_connection_scenarios_open_a_connection_per_request(serve: Any, name
     versions = {version for version, _ in seen}
     assert versions == ({"1.0"} if name == "hello-http10" else {"1.1"})
     assert len({id(info) for _, info in seen}) == len(seen)  # one connection per request
+
+
+def test_browser_scenario_sends_a_browsers_header_fields(serve: Any) -> None:
+    """Real wrk with the hello-browser script: every request carries the 15 fields a
+    browser adds to Host, names and values as listed (the parser's cost is the point)."""
+    wrk_binary = pytest.importorskip("shutil").which("wrk")
+    if wrk_binary is None:
+        pytest.skip("wrk is not installed")
+    from benchmarks.apps.common import BROWSER_HEADERS
+    from benchmarks.scenarios import BY_NAME
+    from benchmarks.servers import BY_NAME as SERVERS
+
+    scenario = BY_NAME["hello-browser"]
+    assert scenario.route_name == "hello" and scenario.route_name in SERVERS["blazeasgi-native"].routes
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    def dispatch(ex: Any) -> None:
+        seen.append(ex.headers)
+        ex.respond(200, b"", b"ok")
+
+    srv = serve(lambda scope, receive, send: None, lifespan="off")
+    srv.state.dispatch = dispatch
+    result = wrk.run_wrk(srv.url("/"), 4, 1, scenario.script(), wrk=wrk_binary)
+    assert result.requests > 10 and result.socket_errors == 0
+    expected = {(name.lower().encode(), value.encode()) for name, value in BROWSER_HEADERS}
+    assert len(expected) == 15
+    for headers in seen:
+        fields = {(name.lower(), value) for name, value in headers}
+        assert expected <= fields
+        assert len(headers) == 16  # Host and these, nothing else
 
 
 # -- HTTP/2: h2load output, commands, cells, a real run -------------------------------------------
