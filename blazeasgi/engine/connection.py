@@ -146,6 +146,10 @@ class HTTPConnection(RequestChecks):
         # Bytes since the last complete head, less body bytes (see on_body): a
         # cheap bound on what httptools may be buffering for an unfinished head.
         self._since_head += len(data)
+        # At a message boundary (no body being read, no target seen, no request line
+        # begun in an earlier read: see _note_line) the read starts with a request
+        # line, whose version _version can read without asking the parser.
+        self._fresh = data if self._reading is None and not self._url and self._line is None else None
         try:
             # llhttp lets a run of SP pass between the parts of the request line (RFC
             # 9112 §3 wants one): only a read holding two SP in a row, or continuing
@@ -290,19 +294,20 @@ class HTTPConnection(RequestChecks):
         parser = self._parser
         keep_alive = parser.should_keep_alive()
         unusual = self._unusual
+        raw_method = parser.get_method()
         if keep_alive and self._host_count == 1 and not unusual:
             # llhttp keeps alive by default only for HTTP/1.1 (it rejects 1.2+), so
             # with no Connection header this is 1.1, without get_http_version()
             # (0.3 us: it formats a str) or any of the checks below.
             version = "1.1"
         else:
-            version = self._check_head(keep_alive)
+            version = self._check_head(keep_alive, raw_method)
         self._host_count = 0
+        self._fresh = None  # the next head of this read starts elsewhere
         target = self._url
         headers = self._headers
         if target[0] != 47 or len(target) > self._max_target or len(headers) > self._max_headers:
             target = self._check_target(target, headers)
-        raw_method = parser.get_method()
         ex = Exchange(
             self,
             # GET first: a bytes compare, where the dict lookup hashes the new bytes.
