@@ -51,6 +51,14 @@ _METHODS: Final = {
 _FIELD_NAMES: Final[dict[bytes, bytes]] = {}
 _FIELD_NAMES_LIMIT: Final = 256
 _FIELD_NAME_CACHED: Final = 64
+#: The raw field names of the heads parsed last, by position, and their lower-cased
+#: forms. A client sends the same names in the same order on every request: the
+#: i-th name of a head is first compared with the i-th seen last (bytes ==, a length
+#: check and a memcmp), which spares the hash of the new name bytes that the
+#: _FIELD_NAMES lookup takes. The first _ORDER_KEPT positions are kept.
+_LAST_NAMES: Final[list[bytes]] = []
+_LAST_LOWERED: Final[list[bytes]] = []
+_ORDER_KEPT: Final = 32
 _SPECIAL_HEADERS: Final = NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
 )
@@ -146,6 +154,10 @@ class HTTPConnection(RequestChecks):
         # Bytes since the last complete head, less body bytes (see on_body): a
         # cheap bound on what httptools may be buffering for an unfinished head.
         self._since_head += len(data)
+        # At a message boundary (no body being read, no target seen, no request line
+        # begun in an earlier read: see _note_line) the read starts with a request
+        # line, whose version _version can read without asking the parser.
+        self._fresh = data if self._reading is None and not self._url and self._line is None else None
         try:
             # llhttp lets a run of SP pass between the parts of the request line (RFC
             # 9112 §3 wants one): only a read holding two SP in a row, or continuing
@@ -257,20 +269,18 @@ class HTTPConnection(RequestChecks):
             raise ProtocolError(400, "Fragment in request target")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        lowered = _FIELD_NAMES.get(name)
-        if lowered is None:
-            lowered = name.lower()
-            if len(name) <= _FIELD_NAME_CACHED:
-                if len(_FIELD_NAMES) >= _FIELD_NAMES_LIMIT:
-                    _FIELD_NAMES.clear()
-                _FIELD_NAMES[name] = lowered
-        name = lowered
+        headers = self._headers
+        i = len(headers)
+        if i < len(_LAST_NAMES) and _LAST_NAMES[i] == name:
+            name = _LAST_LOWERED[i]
+        else:
+            name = _lowered(name, i)
         # llhttp keeps trailing OWS (SP, HTAB); RFC 9110 §5.5 drops it. One int compare
         # lets through every value that cannot end so: compiled, "value[-1] in
         # frozenset" boxed the int and hashed it; pure, the compare is cheaper too.
         if value and value[-1] <= 32:
             value = value.rstrip(b" \t")
-        self._headers.append((name, value))
+        headers.append((name, value))
         self._head_budget -= len(name) + len(value) + 4
         if name in _SPECIAL_HEADERS or self._head_budget < 0:
             if self._reading is not None:
@@ -290,19 +300,20 @@ class HTTPConnection(RequestChecks):
         parser = self._parser
         keep_alive = parser.should_keep_alive()
         unusual = self._unusual
+        raw_method = parser.get_method()
         if keep_alive and self._host_count == 1 and not unusual:
             # llhttp keeps alive by default only for HTTP/1.1 (it rejects 1.2+), so
             # with no Connection header this is 1.1, without get_http_version()
             # (0.3 us: it formats a str) or any of the checks below.
             version = "1.1"
         else:
-            version = self._check_head(keep_alive)
+            version = self._check_head(keep_alive, raw_method)
         self._host_count = 0
+        self._fresh = None  # the next head of this read starts elsewhere
         target = self._url
         headers = self._headers
         if target[0] != 47 or len(target) > self._max_target or len(headers) > self._max_headers:
             target = self._check_target(target, headers)
-        raw_method = parser.get_method()
         ex = Exchange(
             self,
             # GET first: a bytes compare, where the dict lookup hashes the new bytes.
@@ -492,3 +503,21 @@ class HTTPConnection(RequestChecks):
             self._read_paused = False
             if not self.closed:
                 self.transport.resume_reading()
+
+
+def _lowered(name: bytes, i: int) -> bytes:
+    """A field name lower-cased (the ``i``-th of its head), noted for the next head."""
+    lowered = _FIELD_NAMES.get(name)
+    if lowered is None:
+        lowered = name.lower()
+        if len(name) <= _FIELD_NAME_CACHED:
+            if len(_FIELD_NAMES) >= _FIELD_NAMES_LIMIT:
+                _FIELD_NAMES.clear()
+            _FIELD_NAMES[name] = lowered
+    if i < len(_LAST_NAMES):
+        _LAST_NAMES[i] = name
+        _LAST_LOWERED[i] = lowered
+    elif i == len(_LAST_NAMES) and i < _ORDER_KEPT:
+        _LAST_NAMES.append(name)
+        _LAST_LOWERED.append(lowered)
+    return lowered

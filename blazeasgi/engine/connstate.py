@@ -57,6 +57,7 @@ class ConnectionState:
         "_drain_waiters",
         "_expect_continue",
         "_feed",
+        "_fresh",
         "_head_budget",
         "_head_guard",
         "_head_since",
@@ -114,6 +115,11 @@ class ConnectionState:
         #: Where received bytes go: the parser, or an upgrade request's body (UpgradeBody).
         self._feed: Callable[[bytes], None] = self._parser.feed_data
         self._url = b""
+        #: The read being parsed when it began at a message boundary (no part of a
+        #: head or body before it): its first line is the next head's request line,
+        #: where RequestChecks._version reads the HTTP version. None otherwise, and
+        #: once a head of that read is complete (a later one starts elsewhere).
+        self._fresh: bytes | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._max_head = state.max_head
         self._max_target = state.max_target
