@@ -49,6 +49,7 @@ from types import ModuleType
 #: code never sees (it reads the instance slot, set to the base class's default).
 MODULES = (
     "blazeasgi.engine.connstate",
+    "blazeasgi.engine.connwrites",
     "blazeasgi.engine.endings",
     "blazeasgi.engine.requestchecks",
     "blazeasgi.engine.connection",

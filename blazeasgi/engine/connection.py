@@ -8,10 +8,11 @@ All requests parsed from one ``data_received`` are dispatched after the parser
 returns, so a body that arrived with its head is already buffered when the handler
 starts (no suspension to read it), and pipelined responses leave in one write.
 
-This module is the hot path: what every request runs through. The unusual
-(request heads off the common path, errors, timeouts, closing, upgrades, the
-prior-knowledge HTTP/2 preface) lives in the layers HTTPConnection builds on, one
-module each: see connstate.py.
+This module is the hot path: what every request runs through. The connection's
+writes for its exchanges (connwrites.py) and the unusual (request heads off the
+common path, errors, timeouts, closing, upgrades, the prior-knowledge HTTP/2
+preface) live in the layers HTTPConnection builds on, one module each: see
+connstate.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Final
 import httptools
 
 from .conninfo import ConnectionInfo, address
+from .connstate import PIPELINE_HIGH_WATER
 from .errors import ProtocolError
 from .exchange import Exchange
 from .framing import (
@@ -33,7 +35,7 @@ from .framing import (
 )
 from .http11 import error_response
 from .requestchecks import NOTED_FIELDS, RequestChecks
-from .transports import drain_writes, pace, release_drained
+from .transports import release_drained
 
 # Final: compiled, such a constant is a C static; a plain module name costs a dict
 # lookup at every use (~140 instructions; 7 a request in on_header alone).
@@ -56,8 +58,6 @@ _SPECIAL_HEADERS: Final = NOTED_FIELDS | frozenset(
 )
 #: framing.VALID_HOSTS itself (framing.py adds to it and clears it, never rebinds it).
 _VALID_HOSTS: Final = VALID_HOSTS
-#: Parsed-but-unstarted pipelined requests before reading pauses.
-_PIPELINE_HIGH_WATER: Final = 64
 #: What a lost connection's parser is replaced with (see connection_lost): a parser
 #: with no callbacks, fed nothing.
 _RELEASED_PARSER: Final = httptools.HttpRequestParser(object())
@@ -241,13 +241,6 @@ class HTTPConnection(RequestChecks):
                 self._read_paused = True
                 self.transport.pause_reading()
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        release_drained(self._drain_waiters)
-
     # -- httptools callbacks (hot path) ----------------------------------------------
     def on_url(self, url: bytes) -> None:
         url = self._url = self._url + url
@@ -328,7 +321,7 @@ class HTTPConnection(RequestChecks):
         self._reading = ex
         pipeline = self._pipeline
         pipeline.append(ex)
-        if len(pipeline) > _PIPELINE_HIGH_WATER and not self._read_paused:
+        if len(pipeline) > PIPELINE_HIGH_WATER and not self._read_paused:
             self._read_paused = True
             self.transport.pause_reading()
 
@@ -435,60 +428,3 @@ class HTTPConnection(RequestChecks):
             self.state.connections.discard(self)
         elif not self._dispatching:
             self._run_next()
-
-    # -- what an Exchange calls: the connection's side of the split (see exchange.py) ---
-    def write(self, data: bytes) -> None:
-        """Write response bytes (collected while a batch of pipelined requests runs)."""
-        batch = self.batch
-        if batch is not None:
-            batch.append(data)
-            if len(batch) > 64:
-                self.flush_batch()
-                self.batch = []
-            return
-        if not self.closed:
-            self.transport.write(data)
-
-    def write_parts(self, parts: tuple[bytes, ...]) -> None:
-        """Write several buffers without joining them first (large body chunks)."""
-        batch = self.batch
-        if batch is not None:
-            batch.extend(parts)
-            return
-        if not self.closed:
-            transport = self.transport
-            if transport.is_closing():
-                # Failed at the transport, connection_lost not delivered yet. asyncio's
-                # writelines (3.12, 3.13) would register a writer on a socket that is
-                # about to be closed, and the next connection given its fd is never read.
-                return
-            transport.writelines(parts)
-            if not self.write_paused and transport.get_write_buffer_size() > self.config.write_high_water:
-                pace(transport)
-
-    def flush_batch(self) -> None:
-        """Write what the batch holds now, and stop batching."""
-        batch = self.batch
-        self.batch = None
-        if batch and not self.closed:
-            self.transport.write(b"".join(batch))
-
-    async def drain(self) -> None:
-        """Wait while the transport's buffer is over its high-water mark."""
-        await drain_writes(self, self._drain_waiters)
-
-    def abort_after_write(self) -> None:
-        """The response is broken (e.g. wrong length): close once flushed."""
-        self._read_closed = True
-
-    def declared_length(self, ex: Exchange) -> int:
-        """The Content-Length of ``ex``'s body while the parser reads it; -1 if the
-        body is chunked or the parser is not reading it."""
-        return self._content_length if self._reading is ex else -1
-
-    def body_consumed(self) -> None:
-        """An exchange's handler read its buffered body: resume reading if it paused."""
-        if self._read_paused and len(self._pipeline) <= _PIPELINE_HIGH_WATER:
-            self._read_paused = False
-            if not self.closed:
-                self.transport.resume_reading()

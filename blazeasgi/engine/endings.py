@@ -27,7 +27,7 @@ from time import perf_counter
 from typing import Protocol
 
 from ..logs import log_access
-from .connstate import ConnectionState
+from .connwrites import ConnectionWrites
 from .errors import AppError, ClientDisconnected, ProtocolError
 from .exchange import Exchange
 from .http11 import error_response
@@ -41,7 +41,7 @@ _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
-class ConnectionEndings(ConnectionState):
+class ConnectionEndings(ConnectionWrites):
     __slots__ = ()
 
     # -- a request ends ---------------------------------------------------------------
