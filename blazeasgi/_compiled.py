@@ -65,6 +65,7 @@ MODULES = (
     "blazeasgi.engine.h2fields",
     "blazeasgi.engine.h2flow",
     "blazeasgi.engine.h2limits",
+    "blazeasgi.engine.h2socket",
     "blazeasgi.engine.http2",
     "blazeasgi.asgi.adapter",
 )

@@ -58,7 +58,9 @@ class H2Exchange(Exchange):
     reset = False
     _ended = False  # END_STREAM sent
     _window_waiter: asyncio.Future[None] | None = None
-    _started_at = 0.0
+    #: When its handler started (perf_counter), for the access line; set by the
+    #: connection only when access logging is on.
+    started_at = 0.0
     #: Its handler was started (the stream is then the runner's until stream_done).
     dispatched = False
     #: Receive-window credit the codec granted and the stream holds until its
@@ -158,7 +160,9 @@ class H2Exchange(Exchange):
         if tunnel is not None:
             tunnel.lost()
 
-    def _window_opened(self) -> None:
+    def window_opened(self) -> None:
+        """The peer opened its flow-control window (WINDOW_UPDATE) for this stream
+        or the connection: wake a writer waiting for it."""
         waiter = self._window_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -357,7 +361,7 @@ class H2Exchange(Exchange):
     def log_access(self) -> None:
         if self.tunnel is not None or not access_logger.isEnabledFor(logging.INFO):
             return  # (a tunnel's WebSocket writes its own lines: accepted, closed)
-        duration_ms = (perf_counter() - self._started_at) * 1000.0
+        duration_ms = (perf_counter() - self.started_at) * 1000.0
         body_bytes = 0 if self._no_body else self.bytes_sent
         log_access(self.h2.config.access_log_format, self.info.client, self, body_bytes, duration_ms)
 
