@@ -96,7 +96,7 @@ class HTTPConnection(RequestChecks):
             transport.close()
             return
         state.connections.add(self)
-        self._idle_since = state.clock
+        self.idle_since = state.clock
         if state.http2 is not None:
             if tls is None:
                 # Prior-knowledge h2c: the first bytes decide. data_received's first
@@ -140,9 +140,9 @@ class HTTPConnection(RequestChecks):
             if sniffed is None:
                 return
             data = sniffed
-        if self._idle_since:  # the first bytes after idling: a request head starts
-            self._idle_since = 0.0
-            self._head_since = self.state.clock
+        if self.idle_since:  # the first bytes after idling: a request head starts
+            self.idle_since = 0.0
+            self.head_since = self.state.clock
         # Bytes since the last complete head, less body bytes (see on_body): a
         # cheap bound on what httptools may be buffering for an unfinished head.
         self._since_head += len(data)
@@ -195,7 +195,7 @@ class HTTPConnection(RequestChecks):
                 and not self._read_paused
             ):
                 self._current = None
-                self._idle_since = self.state.clock
+                self.idle_since = self.state.clock
             else:
                 self._finish(ex)
                 self._run_next()
@@ -317,7 +317,7 @@ class HTTPConnection(RequestChecks):
         self._headers = []
         self._head_budget = self._max_head
         self._since_head = 0
-        self._head_since = 0.0
+        self.head_since = 0.0
         self._reading = ex
         pipeline = self._pipeline
         pipeline.append(ex)
@@ -405,7 +405,7 @@ class HTTPConnection(RequestChecks):
             if self._pending_error is not None or self._read_closed or self._read_paused:
                 self._pipeline_drained()
             else:
-                self._idle_since = self.state.clock
+                self.idle_since = self.state.clock
 
     def _on_handler_done(self, result: Any, exc: BaseException | None) -> None:
         ex = self._current
@@ -419,7 +419,7 @@ class HTTPConnection(RequestChecks):
             if self._pipeline or self._pending_error is not None or self._read_closed or self._read_paused:
                 self._run_next()
             else:
-                self._idle_since = self.state.clock
+                self.idle_since = self.state.clock
             return
         if exc is not None:
             self._handler_failed(ex, exc)

@@ -63,10 +63,8 @@ class ConnectionState:
         "_feed",
         "_head_budget",
         "_head_guard",
-        "_head_since",
         "_headers",
         "_host_count",
-        "_idle_since",
         "_leftover",
         "_line",
         "_listener",
@@ -91,6 +89,8 @@ class ConnectionState:
         "batch",
         "closed",
         "config",
+        "head_since",
+        "idle_since",
         "info",
         "loop",
         "peer_eof",
@@ -154,8 +154,11 @@ class ConnectionState:
         self._line: bytes | None = None
         self._dispatching = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        self._idle_since = 0.0
-        self._head_since = 0.0
+        #: The sweep's stamps (endings.py): when the connection went idle, when the
+        #: request head being read began; 0.0 while not timing. Public: endings.sweep
+        #: reads HTTP/2's (h2socket.py) too.
+        self.idle_since = 0.0
+        self.head_since = 0.0
         self._started_at = 0.0
         #: The first bytes may be HTTP/2's preface (see ConnectionEndings._sniff_preface).
         self._sniffing = False

@@ -8,8 +8,8 @@ after a 101, to the protocol an upgrade asked for. Also the access line, written
 once a response ends. The layers of the connection: see connstate.py.
 
 Timeouts cost nothing per request: the server sweeps every connection once a second
-(``sweep``) and compares the timestamps the connection keeps (``_idle_since``,
-``_head_since``) to its clock. A stamp is 0 while not timing. The data path stores
+(``sweep``) and compares the timestamps the connection keeps (``idle_since``,
+``head_since``) to its clock. A stamp is 0 while not timing. The data path stores
 the server's clock, which only the sweep advances: a positive stamp says the
 connection went idle (or a head began) *after* that time, possibly long after when a
 loop pass took seconds under overload. The sweep rewrites each positive stamp to
@@ -55,7 +55,7 @@ class ConnectionEndings(ConnectionWrites):
             self._read_paused = False
             self.transport.resume_reading()
         if not self.closed:
-            self._idle_since = self.state.clock
+            self.idle_since = self.state.clock
 
     def _handler_failed(self, ex: Exchange, exc: BaseException) -> None:
         if isinstance(exc, ClientDisconnected) and (self.closed or ex.body_error is not None):
@@ -245,9 +245,9 @@ class ConnectionEndings(ConnectionWrites):
             return None
         if len(data) < 24 and PREFACE.startswith(data):
             self._leftover = data
-            if self._idle_since:  # timed as a request head (slowloris)
-                self._idle_since = 0.0
-                self._head_since = self.state.clock
+            if self.idle_since:  # timed as a request head (slowloris)
+                self.idle_since = 0.0
+                self.head_since = self.state.clock
             return None
         self._sniffing = self._read_closed = False
         return data
@@ -288,8 +288,8 @@ def _show(target: bytes) -> str:
 class Sweepable(Protocol):
     """What the sweep needs of a connection, HTTP/1.1 or HTTP/2."""
 
-    _head_since: float
-    _idle_since: float
+    head_since: float
+    idle_since: float
     transport: asyncio.Transport
 
     def unread_bytes(self) -> int: ...
@@ -301,19 +301,19 @@ class Sweepable(Protocol):
 def sweep(conn: Sweepable, now: float, keep_alive: float, head_timeout: float) -> None:
     """Close ``conn`` when idle past ``keep_alive``; time out a head begun over
     ``head_timeout`` ago (the stamps are read as the connstate docstring says)."""
-    head = conn._head_since
+    head = conn.head_since
     if head:
         if head > 0:
-            conn._head_since = -now
+            conn.head_since = -now
         elif now + head >= head_timeout and not conn.unread_bytes():
             conn.timeout_head()
         return
-    idle = conn._idle_since
+    idle = conn.idle_since
     if idle > 0:
-        conn._idle_since = -now
+        conn.idle_since = -now
     elif idle and now + idle >= keep_alive and conn.is_idle():
         if conn.transport.get_write_buffer_size():
             # Still answering (a slow reader): idle from when that ends.
-            conn._idle_since = now
+            conn.idle_since = now
         else:
             conn.close()

@@ -178,8 +178,8 @@ class H2Exchange(Exchange):
                 return b"", False
             if self.reset or self.h2.closed or self.body_error is not None:
                 raise ClientDisconnected("client disconnected before the body was read")
-            if self.expect_continue and not self._continue_sent and not self.response_started:
-                self._continue_sent = True
+            if self.expect_continue and not self.continue_sent and not self.response_started:
+                self.continue_sent = True
                 self.handle.send_informational(100)
                 self.h2.flush()
             self.body_waiter = self.h2.loop.create_future()

@@ -106,7 +106,7 @@ def time_requests(h2: H2Socket, now: float, head_timeout: float) -> None:
         since = ex.body_since
         if not since or ex.body_complete or ex.response_started or ex.reset or ex.body_error is not None:
             continue
-        if ex.buffered or not reading or (ex.expect_continue and not ex._continue_sent):
+        if ex.buffered or not reading or (ex.expect_continue and not ex.continue_sent):
             # Waiting on us (its handler to read or say 100 Continue, the socket to
             # be read), not on the client.
             ex.body_since = now

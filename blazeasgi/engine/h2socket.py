@@ -90,8 +90,8 @@ class H2Socket(asyncio.Protocol):
         # Timeouts, as HTTPConnection keeps them (see connection.py and Server._on_tick):
         # an HTTP/2 connection with no open stream is idle; requests are timed per
         # stream (h2limits.time_requests).
-        self._idle_since = state.clock
-        self._head_since = 0.0
+        self.idle_since = state.clock
+        self.head_since = 0.0
 
     # -- writing -------------------------------------------------------------------------
     def flush(self) -> None:

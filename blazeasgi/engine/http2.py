@@ -198,7 +198,7 @@ class HTTP2Connection(H2Socket):
         method = _METHODS.get(raw_method) or raw_method.decode("ascii", "replace")
         ex = H2Exchange(self, stream_id, method, event.target, headers)
         self.streams[stream_id] = ex
-        self._idle_since = 0.0
+        self.idle_since = 0.0
         if event.end_stream:
             ex.body_complete = True
         else:
@@ -286,7 +286,7 @@ class HTTP2Connection(H2Socket):
     def _forget(self, ex: H2Exchange) -> None:
         self.streams.pop(ex.stream_id, None)
         if not self.streams:
-            self._idle_since = self.state.clock
+            self.idle_since = self.state.clock
         if self._body_paused:
             self._check_unread()
 
@@ -327,7 +327,7 @@ class HTTP2Connection(H2Socket):
         if self._body_paused:
             self._check_unread()
         if not self.streams:
-            self._idle_since = self.state.clock
+            self.idle_since = self.state.clock
             if self.closed:
                 self.state.connections.discard(self)
             elif self._goaway_sent or self._peer_goaway:
