@@ -383,31 +383,38 @@ class Exchange(ResponseExtensions):
             return False
         return True
 
-    def _off_length(self, data: bytes, more: bool) -> str | None:
-        """Count ``data`` against a declared Content-Length (``_remaining``): "more"
-        or "less" when the body overruns it or ends short, else None."""
+    def _body_fits(self, size: int, more: bool) -> None:
+        """What every body write checks once ``_body_goes_out`` let it through, counting
+        ``size`` bytes against a declared Content-Length (``_remaining``):
+        ClientDisconnected once the client is gone; AppError, the response aborted,
+        when the body overruns the length or (``more`` False) ends short."""
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")
         remaining = self._remaining
         if remaining is None:
-            return None
-        remaining -= len(data)
+            return
+        remaining -= size
         self._remaining = remaining
-        if remaining < 0:
-            return "more"
-        return "less" if not more and remaining > 0 else None
+        if remaining < 0 or (not more and remaining > 0):
+            off = "more" if remaining < 0 else "less"
+            raise self._abort_body(
+                f"response body length does not match Content-Length ({off} than declared)"
+            )
+
+    def _abort_body(self, message: str) -> AppError:
+        """The response body is broken (wrong length, a file shrank): end it here,
+        closing the connection once what was written is flushed; the error to raise."""
+        self.response_complete = True
+        self.keep_alive = False
+        self.conn.abort_after_write()
+        return AppError(message)
 
     async def write(self, data: bytes, more: bool = True) -> None:
         """Send part of the body, waiting while the client is not keeping up."""
         if not self._body_goes_out(data, more):
             return
+        self._body_fits(len(data), more)
         conn = self.conn
-        if conn.closed:
-            raise ClientDisconnected("client disconnected")
-        off = self._off_length(data, more)
-        if off is not None:
-            self.response_complete = True
-            self.keep_alive = False
-            conn.abort_after_write()
-            raise AppError(f"response body length does not match Content-Length ({off} than declared)")
         if not more:
             self.response_complete = True
         self.bytes_sent += len(data)

@@ -245,13 +245,12 @@ class H2Exchange(Exchange):
     async def write(self, data: bytes, more: bool = True) -> None:
         if not self._body_goes_out(data, more):
             return
-        if self.reset or self.h2.closed:
-            raise ClientDisconnected("client disconnected")
-        off = self._off_length(data, more)
-        if off is not None:
-            self.response_complete = True
-            self.reset_stream(INTERNAL_ERROR)
-            raise AppError(f"response body length does not match Content-Length ({off} than declared)")
+        self._body_fits(len(data), more)
+        await self._send(data, more)
+
+    async def _send(self, data: bytes, more: bool) -> None:
+        """Queue ``data`` on the stream (ending it unless ``more``), then wait while
+        the peer does not take it. The checks were made (``_body_fits``)."""
         if not more:
             self.response_complete = True
         self.bytes_sent += len(data)
@@ -289,20 +288,23 @@ class H2Exchange(Exchange):
         """As Exchange.write_file, by reads and writes: HTTP/2 frames every byte."""
         if not self._body_goes_out(b"", True) or count <= 0:
             return
-        if self._remaining is not None and count > self._remaining:
-            self.response_complete = True
-            self.reset_stream(INTERNAL_ERROR)
-            raise AppError("response body length does not match Content-Length (more than declared)")
+        self._body_fits(count, True)
         file.seek(offset)
         left = count
         while left > 0:
             data = file.read(min(left, 65536))
             if not data:
-                self.response_complete = True
-                self.reset_stream(INTERNAL_ERROR)
-                raise AppError("file shrank while being sent")
+                raise self._abort_body("file shrank while being sent")
             left -= len(data)
-            await self.write(data, more=True)
+            if self.disconnected:
+                raise ClientDisconnected("client disconnected")
+            await self._send(data, True)
+
+    def _abort_body(self, message: str) -> AppError:
+        """As Exchange._abort_body: the stream ends with RST_STREAM."""
+        self.response_complete = True
+        self.reset_stream(INTERNAL_ERROR)
+        return AppError(message)
 
     async def end_with_trailers(self, trailer_block: bytes) -> None:
         if self._no_body or self.response_complete or not self.response_started:
