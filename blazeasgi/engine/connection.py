@@ -188,14 +188,9 @@ class HTTPConnection(RequestChecks):
                 pending = None
             if pending is not None:
                 self.state.runners.run(pending, self._on_handler_done)
-            elif (
-                self._ended_cleanly(ex)
-                and self._pending_error is None
-                and not self._read_closed
-                and not self._read_paused
-            ):
-                self._current = None
-                self.idle_since = self.state.clock
+            elif self._ended_cleanly(ex):
+                self._current = None  # the common case of _finish, inlined
+                self._settle()
             else:
                 self._finish(ex)
                 self._run_next()
@@ -371,6 +366,14 @@ class HTTPConnection(RequestChecks):
             and not self.closed
         )
 
+    def _settle(self) -> None:
+        """No request is queued or running: the connection is idle from now, unless
+        an error is to be sent or reading was closed or paused (_pipeline_drained)."""
+        if self._pending_error is None and not self._read_closed and not self._read_paused:
+            self.idle_since = self.state.clock
+        else:
+            self._pipeline_drained()
+
     def _run_next(self) -> None:
         """Run queued requests in order until one suspends or none are left."""
         pipeline = self._pipeline
@@ -402,10 +405,7 @@ class HTTPConnection(RequestChecks):
             if batched:
                 self.flush_batch()
         if self._current is None and not pipeline:
-            if self._pending_error is not None or self._read_closed or self._read_paused:
-                self._pipeline_drained()
-            else:
-                self.idle_since = self.state.clock
+            self._settle()
 
     def _on_handler_done(self, result: Any, exc: BaseException | None) -> None:
         ex = self._current
@@ -416,10 +416,10 @@ class HTTPConnection(RequestChecks):
             self._current = None
             if self._dispatching:
                 return
-            if self._pipeline or self._pending_error is not None or self._read_closed or self._read_paused:
+            if self._pipeline:
                 self._run_next()
             else:
-                self.idle_since = self.state.clock
+                self._settle()
             return
         if exc is not None:
             self._handler_failed(ex, exc)

@@ -46,6 +46,8 @@ class ConnectionEndings(ConnectionWrites):
 
     # -- a request ends ---------------------------------------------------------------
     def _pipeline_drained(self) -> None:
+        """HTTPConnection._settle's uncommon case: nothing queued or running, and an
+        error to send, reading closed (close once the last body is read) or paused."""
         if self._pending_error is not None:
             self._send_error(self._pending_error, self._pending_head)
         elif self._read_closed:
