@@ -28,12 +28,11 @@ from typing import Protocol
 
 from ..logs import log_access
 from .connwrites import ConnectionWrites
-from .errors import AppError, ClientDisconnected, ProtocolError
+from .errors import AppError, ProtocolError, log_failure, log_unfinished
 from .exchange import Exchange
 from .http11 import error_response
 from .transports import unread_bytes
 
-logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
@@ -60,12 +59,7 @@ class ConnectionEndings(ConnectionWrites):
             self.idle_since = self.state.clock
 
     def _handler_failed(self, ex: Exchange, exc: BaseException) -> None:
-        if isinstance(exc, ClientDisconnected) and (self.closed or ex.body_error is not None):
-            pass  # the client left or broke its body: not the app's fault, no log
-        elif isinstance(exc, asyncio.CancelledError):
-            logger.error("Handler for %s %s was cancelled", ex.method, _show(ex.target))
-        else:
-            logger.error("Exception in handler for %s %s", ex.method, _show(ex.target), exc_info=exc)
+        log_failure(ex.method, ex.target, exc, self.closed or ex.body_error is not None)
         if not ex.response_started and not self.closed:
             if ex.body_error is not None:
                 ex.response_started = ex.response_complete = True
@@ -91,18 +85,10 @@ class ConnectionEndings(ConnectionWrites):
                     ex.status = ex.body_error.status
                     self._send_error(ex.body_error, ex.method == "HEAD")
                 elif not self.closed:
-                    logger.error(
-                        "Handler for %s %s returned without a response",
-                        ex.method,
-                        _show(ex.target),
-                    )
+                    log_unfinished(ex.method, ex.target, False)
                     ex.respond(500, _TEXT_PLAIN, b"Internal Server Error", close=True)
             else:
-                logger.error(
-                    "Handler for %s %s returned before the response body ended",
-                    ex.method,
-                    _show(ex.target),
-                )
+                log_unfinished(ex.method, ex.target, True)
                 ex.keep_alive = False
         if self._access_log:
             self._log_access(ex)
@@ -281,10 +267,6 @@ class ConnectionEndings(ConnectionWrites):
         self.state.connections.discard(self)
         leftover, self._leftover = self._leftover, b""
         return self.transport, leftover
-
-
-def _show(target: bytes) -> str:
-    return target.decode("latin-1")
 
 
 class Sweepable(Protocol):

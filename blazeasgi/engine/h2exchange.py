@@ -21,7 +21,15 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ..logs import log_access
-from .errors import INTERNAL_ERROR, NO_ERROR, AppError, ClientDisconnected, ProtocolError
+from .errors import (
+    INTERNAL_ERROR,
+    NO_ERROR,
+    AppError,
+    ClientDisconnected,
+    ProtocolError,
+    log_failure,
+    log_unfinished,
+)
 from .exchange import Exchange
 from .h2flow import INITIAL_WINDOW
 from .h2settings import serves_websockets
@@ -30,7 +38,6 @@ from .http11 import NO_BODY_STATUSES, ResponseHead
 if TYPE_CHECKING:
     from .http2 import HTTP2Connection
 
-logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
 TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
@@ -380,12 +387,7 @@ class H2Exchange(Exchange):
         """The handler raised ``exc``: log it (unless the client caused it) and end
         the stream: a 500 if nothing was sent, else RST_STREAM."""
         h2 = self.h2
-        if isinstance(exc, ClientDisconnected) and (self.reset or h2.closed or self.body_error is not None):
-            pass  # the client left or broke its body: not the app's fault, no log
-        elif isinstance(exc, asyncio.CancelledError):
-            logger.error("Handler for %s %s was cancelled", self.method, show(self.target))
-        else:
-            logger.error("Exception in handler for %s %s", self.method, show(self.target), exc_info=exc)
+        log_failure(self.method, self.target, exc, self.reset or h2.closed or self.body_error is not None)
         if self.reset or h2.closed:
             return
         if not self.response_started:
@@ -418,16 +420,9 @@ class H2Exchange(Exchange):
                     if not self._no_body:
                         self.handle.end_message()
                 return
-            logger.error("Handler for %s %s returned without a response", self.method, show(self.target))
+            log_unfinished(self.method, self.target, False)
             self.respond(500, TEXT_PLAIN, b"Internal Server Error")
             return
-        logger.error(
-            "Handler for %s %s returned before the response body ended", self.method, show(self.target)
-        )
+        log_unfinished(self.method, self.target, True)
         self.response_complete = True
         self.reset_stream(INTERNAL_ERROR)
-
-
-def show(target: bytes) -> str:
-    """A request target for a log line."""
-    return target.decode("latin-1")
