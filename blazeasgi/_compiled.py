@@ -49,6 +49,8 @@ from types import ModuleType
 #: code never sees (it reads the instance slot, set to the base class's default).
 MODULES = (
     "blazeasgi.engine.connstate",
+    "blazeasgi.engine.connwrites",
+    "blazeasgi.engine.fieldnames",
     "blazeasgi.engine.endings",
     "blazeasgi.engine.requestchecks",
     "blazeasgi.engine.connection",
@@ -64,6 +66,7 @@ MODULES = (
     "blazeasgi.engine.h2fields",
     "blazeasgi.engine.h2flow",
     "blazeasgi.engine.h2limits",
+    "blazeasgi.engine.h2socket",
     "blazeasgi.engine.http2",
     "blazeasgi.asgi.adapter",
 )

@@ -8,10 +8,11 @@ All requests parsed from one ``data_received`` are dispatched after the parser
 returns, so a body that arrived with its head is already buffered when the handler
 starts (no suspension to read it), and pipelined responses leave in one write.
 
-This module is the hot path: what every request runs through. The unusual
-(request heads off the common path, errors, timeouts, closing, upgrades, the
-prior-knowledge HTTP/2 preface) lives in the layers HTTPConnection builds on, one
-module each: see connstate.py.
+This module is the hot path: what every request runs through. The connection's
+writes for its exchanges (connwrites.py) and the unusual (request heads off the
+common path, errors, timeouts, closing, upgrades, the prior-knowledge HTTP/2
+preface) live in the layers HTTPConnection builds on, one module each: see
+connstate.py.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from typing import Any, Final
 import httptools
 
 from .conninfo import ConnectionInfo, address
+from .connstate import PIPELINE_HIGH_WATER
 from .errors import ProtocolError
 from .exchange import Exchange
+from .fieldnames import LAST_LOWERED, LAST_NAMES, lowered_name
 from .framing import (
     VALID_HOSTS,
     UpgradeBody,
@@ -33,7 +36,7 @@ from .framing import (
 )
 from .http11 import error_response
 from .requestchecks import NOTED_FIELDS, RequestChecks
-from .transports import drain_writes, pace, release_drained
+from .transports import release_drained
 
 # Final: compiled, such a constant is a C static; a plain module name costs a dict
 # lookup at every use (~140 instructions; 7 a request in on_header alone).
@@ -42,30 +45,11 @@ from .transports import drain_writes, pace, release_drained
 _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
 }
-#: Lower-cased field names by the bytes a client spelled them in. Clients send the
-#: same dozen names on every request: one dict lookup (its hash of the raw name)
-#: replaces bytes.lower() and a hash of the new lower-cased bytes, whose hash is then
-#: cached for _SPECIAL_HEADERS and for every later look-up by an interface.
-#: Emptied when full (a client inventing names only makes it miss); names longer than
-#: _FIELD_NAME_CACHED are not kept.
-_FIELD_NAMES: Final[dict[bytes, bytes]] = {}
-_FIELD_NAMES_LIMIT: Final = 256
-_FIELD_NAME_CACHED: Final = 64
-#: The raw field names of the heads parsed last, by position, and their lower-cased
-#: forms. A client sends the same names in the same order on every request: the
-#: i-th name of a head is first compared with the i-th seen last (bytes ==, a length
-#: check and a memcmp), which spares the hash of the new name bytes that the
-#: _FIELD_NAMES lookup takes. The first _ORDER_KEPT positions are kept.
-_LAST_NAMES: Final[list[bytes]] = []
-_LAST_LOWERED: Final[list[bytes]] = []
-_ORDER_KEPT: Final = 32
 _SPECIAL_HEADERS: Final = NOTED_FIELDS | frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"expect", b"connection"}
 )
 #: framing.VALID_HOSTS itself (framing.py adds to it and clears it, never rebinds it).
 _VALID_HOSTS: Final = VALID_HOSTS
-#: Parsed-but-unstarted pipelined requests before reading pauses.
-_PIPELINE_HIGH_WATER: Final = 64
 #: What a lost connection's parser is replaced with (see connection_lost): a parser
 #: with no callbacks, fed nothing.
 _RELEASED_PARSER: Final = httptools.HttpRequestParser(object())
@@ -104,7 +88,7 @@ class HTTPConnection(RequestChecks):
             transport.close()
             return
         state.connections.add(self)
-        self._idle_since = state.clock
+        self.idle_since = state.clock
         if state.http2 is not None:
             if tls is None:
                 # Prior-knowledge h2c: the first bytes decide. data_received's first
@@ -148,9 +132,9 @@ class HTTPConnection(RequestChecks):
             if sniffed is None:
                 return
             data = sniffed
-        if self._idle_since:  # the first bytes after idling: a request head starts
-            self._idle_since = 0.0
-            self._head_since = self.state.clock
+        if self.idle_since:  # the first bytes after idling: a request head starts
+            self.idle_since = 0.0
+            self.head_since = self.state.clock
         # Bytes since the last complete head, less body bytes (see on_body): a
         # cheap bound on what httptools may be buffering for an unfinished head.
         self._since_head += len(data)
@@ -200,14 +184,9 @@ class HTTPConnection(RequestChecks):
                 pending = None
             if pending is not None:
                 self.state.runners.run(pending, self._on_handler_done)
-            elif (
-                self._ended_cleanly(ex)
-                and self._pending_error is None
-                and not self._read_closed
-                and not self._read_paused
-            ):
-                self._current = None
-                self._idle_since = self.state.clock
+            elif self._ended_cleanly(ex):
+                self._current = None  # the common case of _finish, inlined
+                self._settle()
             else:
                 self._finish(ex)
                 self._run_next()
@@ -253,13 +232,6 @@ class HTTPConnection(RequestChecks):
                 self._read_paused = True
                 self.transport.pause_reading()
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        release_drained(self._drain_waiters)
-
     # -- httptools callbacks (hot path) ----------------------------------------------
     def on_url(self, url: bytes) -> None:
         url = self._url = self._url + url
@@ -271,10 +243,10 @@ class HTTPConnection(RequestChecks):
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self._headers
         i = len(headers)
-        if i < len(_LAST_NAMES) and _LAST_NAMES[i] == name:
-            name = _LAST_LOWERED[i]
+        if i < len(LAST_NAMES) and LAST_NAMES[i] == name:
+            name = LAST_LOWERED[i]
         else:
-            name = _lowered(name, i)
+            name = lowered_name(name, i)
         # llhttp keeps trailing OWS (SP, HTAB); RFC 9110 §5.5 drops it. One int compare
         # lets through every value that cannot end so: compiled, "value[-1] in
         # frozenset" boxed the int and hashed it; pure, the compare is cheaper too.
@@ -335,11 +307,11 @@ class HTTPConnection(RequestChecks):
         self._headers = []
         self._head_budget = self._max_head
         self._since_head = 0
-        self._head_since = 0.0
+        self.head_since = 0.0
         self._reading = ex
         pipeline = self._pipeline
         pipeline.append(ex)
-        if len(pipeline) > _PIPELINE_HIGH_WATER and not self._read_paused:
+        if len(pipeline) > PIPELINE_HIGH_WATER and not self._read_paused:
             self._read_paused = True
             self.transport.pause_reading()
 
@@ -389,6 +361,14 @@ class HTTPConnection(RequestChecks):
             and not self.closed
         )
 
+    def _settle(self) -> None:
+        """No request is queued or running: the connection is idle from now, unless
+        an error is to be sent or reading was closed or paused (_pipeline_drained)."""
+        if self._pending_error is None and not self._read_closed and not self._read_paused:
+            self.idle_since = self.state.clock
+        else:
+            self._pipeline_drained()
+
     def _run_next(self) -> None:
         """Run queued requests in order until one suspends or none are left."""
         pipeline = self._pipeline
@@ -420,10 +400,7 @@ class HTTPConnection(RequestChecks):
             if batched:
                 self.flush_batch()
         if self._current is None and not pipeline:
-            if self._pending_error is not None or self._read_closed or self._read_paused:
-                self._pipeline_drained()
-            else:
-                self._idle_since = self.state.clock
+            self._settle()
 
     def _on_handler_done(self, result: Any, exc: BaseException | None) -> None:
         ex = self._current
@@ -434,10 +411,10 @@ class HTTPConnection(RequestChecks):
             self._current = None
             if self._dispatching:
                 return
-            if self._pipeline or self._pending_error is not None or self._read_closed or self._read_paused:
+            if self._pipeline:
                 self._run_next()
             else:
-                self._idle_since = self.state.clock
+                self._settle()
             return
         if exc is not None:
             self._handler_failed(ex, exc)
@@ -446,78 +423,3 @@ class HTTPConnection(RequestChecks):
             self.state.connections.discard(self)
         elif not self._dispatching:
             self._run_next()
-
-    # -- what an Exchange calls: the connection's side of the split (see exchange.py) ---
-    def write(self, data: bytes) -> None:
-        """Write response bytes (collected while a batch of pipelined requests runs)."""
-        batch = self.batch
-        if batch is not None:
-            batch.append(data)
-            if len(batch) > 64:
-                self.flush_batch()
-                self.batch = []
-            return
-        if not self.closed:
-            self.transport.write(data)
-
-    def write_parts(self, parts: tuple[bytes, ...]) -> None:
-        """Write several buffers without joining them first (large body chunks)."""
-        batch = self.batch
-        if batch is not None:
-            batch.extend(parts)
-            return
-        if not self.closed:
-            transport = self.transport
-            if transport.is_closing():
-                # Failed at the transport, connection_lost not delivered yet. asyncio's
-                # writelines (3.12, 3.13) would register a writer on a socket that is
-                # about to be closed, and the next connection given its fd is never read.
-                return
-            transport.writelines(parts)
-            if not self.write_paused and transport.get_write_buffer_size() > self.config.write_high_water:
-                pace(transport)
-
-    def flush_batch(self) -> None:
-        """Write what the batch holds now, and stop batching."""
-        batch = self.batch
-        self.batch = None
-        if batch and not self.closed:
-            self.transport.write(b"".join(batch))
-
-    async def drain(self) -> None:
-        """Wait while the transport's buffer is over its high-water mark."""
-        await drain_writes(self, self._drain_waiters)
-
-    def abort_after_write(self) -> None:
-        """The response is broken (e.g. wrong length): close once flushed."""
-        self._read_closed = True
-
-    def declared_length(self, ex: Exchange) -> int:
-        """The Content-Length of ``ex``'s body while the parser reads it; -1 if the
-        body is chunked or the parser is not reading it."""
-        return self._content_length if self._reading is ex else -1
-
-    def body_consumed(self) -> None:
-        """An exchange's handler read its buffered body: resume reading if it paused."""
-        if self._read_paused and len(self._pipeline) <= _PIPELINE_HIGH_WATER:
-            self._read_paused = False
-            if not self.closed:
-                self.transport.resume_reading()
-
-
-def _lowered(name: bytes, i: int) -> bytes:
-    """A field name lower-cased (the ``i``-th of its head), noted for the next head."""
-    lowered = _FIELD_NAMES.get(name)
-    if lowered is None:
-        lowered = name.lower()
-        if len(name) <= _FIELD_NAME_CACHED:
-            if len(_FIELD_NAMES) >= _FIELD_NAMES_LIMIT:
-                _FIELD_NAMES.clear()
-            _FIELD_NAMES[name] = lowered
-    if i < len(_LAST_NAMES):
-        _LAST_NAMES[i] = name
-        _LAST_LOWERED[i] = lowered
-    elif i == len(_LAST_NAMES) and i < _ORDER_KEPT:
-        _LAST_NAMES.append(name)
-        _LAST_LOWERED.append(lowered)
-    return lowered

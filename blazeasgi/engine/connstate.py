@@ -1,7 +1,9 @@
 """The state of one HTTP/1.1 connection: its fields, their starting values and
-what each means. The connection is one object, split by role over four modules:
+what each means. The connection is one object, split by role over five modules:
 
     connstate.ConnectionState       the fields (slots) and their starting values
+    connwrites.ConnectionWrites     what an Exchange calls on its connection: writes,
+                                    the pipelined batch, the drain, body read back
     endings.ConnectionEndings       how a request or the connection ends off the
                                     common path: errors, unusual request endings,
                                     timeouts and the sweep, close, and leaving
@@ -10,10 +12,10 @@ what each means. The connection is one object, split by role over four modules:
     requestchecks.RequestChecks     request heads off the common path: the request
                                     line across reads, version, Host, framing fields
     connection.HTTPConnection       the hot path: asyncio.Protocol, the httptools
-                                    callbacks, dispatch and writing
+                                    callbacks and dispatch
 
 each a subclass of the one above it. Every field is the connection's own (``self``)
-in all four; only the bottom one, HTTPConnection, is instantiated. A method lookup
+in all five; only the bottom one, HTTPConnection, is instantiated. A method lookup
 costs the same wherever in this chain the method lives (the type attribute cache).
 """
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import httptools
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 #: The most a transport hands to data_received at once (uvloop reads 256 KiB).
 READ_SIZE = 1 << 18
+#: Parsed-but-unstarted pipelined requests before reading pauses.
+PIPELINE_HIGH_WATER: Final = 64
 
 
 class ConnectionState:
@@ -60,10 +64,8 @@ class ConnectionState:
         "_fresh",
         "_head_budget",
         "_head_guard",
-        "_head_since",
         "_headers",
         "_host_count",
-        "_idle_since",
         "_leftover",
         "_line",
         "_listener",
@@ -88,6 +90,8 @@ class ConnectionState:
         "batch",
         "closed",
         "config",
+        "head_since",
+        "idle_since",
         "info",
         "loop",
         "peer_eof",
@@ -156,19 +160,16 @@ class ConnectionState:
         self._line: bytes | None = None
         self._dispatching = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        self._idle_since = 0.0
-        self._head_since = 0.0
+        #: The sweep's stamps (endings.py): when the connection went idle, when the
+        #: request head being read began; 0.0 while not timing. Public: endings.sweep
+        #: reads HTTP/2's (h2socket.py) too.
+        self.idle_since = 0.0
+        self.head_since = 0.0
         self._started_at = 0.0
         #: The first bytes may be HTTP/2's preface (see ConnectionEndings._sniff_preface).
         self._sniffing = False
 
-    # Defined by HTTPConnection (connection.py); endings.py calls them. Real methods,
-    # not stubs under TYPE_CHECKING: mypyc compiles the chain as native classes.
+    # Defined by HTTPConnection (connection.py); endings.py calls it. A real method,
+    # not a stub under TYPE_CHECKING: mypyc compiles the chain as native classes.
     def _run_next(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def flush_batch(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def body_consumed(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -8,8 +8,8 @@ after a 101, to the protocol an upgrade asked for. Also the access line, written
 once a response ends. The layers of the connection: see connstate.py.
 
 Timeouts cost nothing per request: the server sweeps every connection once a second
-(``sweep``) and compares the timestamps the connection keeps (``_idle_since``,
-``_head_since``) to its clock. A stamp is 0 while not timing. The data path stores
+(``sweep``) and compares the timestamps the connection keeps (``idle_since``,
+``head_since``) to its clock. A stamp is 0 while not timing. The data path stores
 the server's clock, which only the sweep advances: a positive stamp says the
 connection went idle (or a head began) *after* that time, possibly long after when a
 loop pass took seconds under overload. The sweep rewrites each positive stamp to
@@ -27,13 +27,12 @@ from time import perf_counter
 from typing import Protocol
 
 from ..logs import log_access
-from .connstate import ConnectionState
-from .errors import AppError, ClientDisconnected, ProtocolError
+from .connwrites import ConnectionWrites
+from .errors import AppError, ProtocolError, log_failure, log_unfinished
 from .exchange import Exchange
 from .http11 import error_response
 from .transports import unread_bytes
 
-logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
 _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
@@ -41,11 +40,13 @@ _TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
-class ConnectionEndings(ConnectionState):
+class ConnectionEndings(ConnectionWrites):
     __slots__ = ()
 
     # -- a request ends ---------------------------------------------------------------
     def _pipeline_drained(self) -> None:
+        """HTTPConnection._settle's uncommon case: nothing queued or running, and an
+        error to send, reading closed (close once the last body is read) or paused."""
         if self._pending_error is not None:
             self._send_error(self._pending_error, self._pending_head)
         elif self._read_closed:
@@ -55,15 +56,10 @@ class ConnectionEndings(ConnectionState):
             self._read_paused = False
             self.transport.resume_reading()
         if not self.closed:
-            self._idle_since = self.state.clock
+            self.idle_since = self.state.clock
 
     def _handler_failed(self, ex: Exchange, exc: BaseException) -> None:
-        if isinstance(exc, ClientDisconnected) and (self.closed or ex.body_error is not None):
-            pass  # the client left or broke its body: not the app's fault, no log
-        elif isinstance(exc, asyncio.CancelledError):
-            logger.error("Handler for %s %s was cancelled", ex.method, _show(ex.target))
-        else:
-            logger.error("Exception in handler for %s %s", ex.method, _show(ex.target), exc_info=exc)
+        log_failure(ex.method, ex.target, exc, self.closed or ex.body_error is not None)
         if not ex.response_started and not self.closed:
             if ex.body_error is not None:
                 ex.response_started = ex.response_complete = True
@@ -89,18 +85,10 @@ class ConnectionEndings(ConnectionState):
                     ex.status = ex.body_error.status
                     self._send_error(ex.body_error, ex.method == "HEAD")
                 elif not self.closed:
-                    logger.error(
-                        "Handler for %s %s returned without a response",
-                        ex.method,
-                        _show(ex.target),
-                    )
+                    log_unfinished(ex.method, ex.target, False)
                     ex.respond(500, _TEXT_PLAIN, b"Internal Server Error", close=True)
             else:
-                logger.error(
-                    "Handler for %s %s returned before the response body ended",
-                    ex.method,
-                    _show(ex.target),
-                )
+                log_unfinished(ex.method, ex.target, True)
                 ex.keep_alive = False
         if self._access_log:
             self._log_access(ex)
@@ -245,9 +233,9 @@ class ConnectionEndings(ConnectionState):
             return None
         if len(data) < 24 and PREFACE.startswith(data):
             self._leftover = data
-            if self._idle_since:  # timed as a request head (slowloris)
-                self._idle_since = 0.0
-                self._head_since = self.state.clock
+            if self.idle_since:  # timed as a request head (slowloris)
+                self.idle_since = 0.0
+                self.head_since = self.state.clock
             return None
         self._sniffing = self._read_closed = False
         return data
@@ -281,15 +269,11 @@ class ConnectionEndings(ConnectionState):
         return self.transport, leftover
 
 
-def _show(target: bytes) -> str:
-    return target.decode("latin-1")
-
-
 class Sweepable(Protocol):
     """What the sweep needs of a connection, HTTP/1.1 or HTTP/2."""
 
-    _head_since: float
-    _idle_since: float
+    head_since: float
+    idle_since: float
     transport: asyncio.Transport
 
     def unread_bytes(self) -> int: ...
@@ -301,19 +285,19 @@ class Sweepable(Protocol):
 def sweep(conn: Sweepable, now: float, keep_alive: float, head_timeout: float) -> None:
     """Close ``conn`` when idle past ``keep_alive``; time out a head begun over
     ``head_timeout`` ago (the stamps are read as the connstate docstring says)."""
-    head = conn._head_since
+    head = conn.head_since
     if head:
         if head > 0:
-            conn._head_since = -now
+            conn.head_since = -now
         elif now + head >= head_timeout and not conn.unread_bytes():
             conn.timeout_head()
         return
-    idle = conn._idle_since
+    idle = conn.idle_since
     if idle > 0:
-        conn._idle_since = -now
+        conn.idle_since = -now
     elif idle and now + idle >= keep_alive and conn.is_idle():
         if conn.transport.get_write_buffer_size():
             # Still answering (a slow reader): idle from when that ends.
-            conn._idle_since = now
+            conn.idle_since = now
         else:
             conn.close()

@@ -27,8 +27,8 @@ and neither touches the other's underscore names; HTTP/2 (http2.py: HTTP2Connect
 and its streams' H2Exchange) uses the same names for the same steps:
   * the connection feeds the request body: ``feed_body``, ``end_body`` (HTTP/1.1:
     only if ``body_waiter`` is set), ``client_lost``, ``skip_unread_body``; reads
-    ``buffered`` (unread bytes, for read backpressure), ``unread_body_closes`` and
-    ``body_bytes_sent``;
+    ``buffered`` (unread bytes, for read backpressure), ``continue_sent``,
+    ``unread_body_closes`` and ``body_bytes_sent``;
   * the exchange writes through ``conn``: ``write``, ``write_parts``,
     ``flush_batch``, ``drain``, ``abort_after_write``, ``switch_protocols``; reports
     ``body_consumed``; asks ``declared_length``; reads ``closed``, ``peer_eof``,
@@ -83,7 +83,8 @@ class Exchange(ResponseExtensions):
     #: looks before calling end_body: most requests are complete before they start).
     body_waiter: asyncio.Future[None] | None = None
     expect_continue = False
-    _continue_sent = False
+    #: 100 Continue went to the client (the engine's HTTP/2 request timer reads it).
+    continue_sent = False
     discard_body = False
     body_error: ProtocolError | None = None
     # response
@@ -226,8 +227,8 @@ class Exchange(ResponseExtensions):
                 return b"", False
             if self.conn.closed or self.conn.peer_eof or self.body_error is not None:
                 raise ClientDisconnected("client disconnected before the body was read")
-            if self.expect_continue and not self._continue_sent and not self.response_started:
-                self._continue_sent = True
+            if self.expect_continue and not self.continue_sent and not self.response_started:
+                self.continue_sent = True
                 self.conn.write(CONTINUE_100)
             self.body_waiter = self.conn.loop.create_future()
             await self.body_waiter
@@ -267,7 +268,7 @@ class Exchange(ResponseExtensions):
         a large or chunked rest, or a client still waiting for 100-continue
         (it may never send the body), means closing, announced in the response.
         """
-        if self.expect_continue and not self._continue_sent:
+        if self.expect_continue and not self.continue_sent:
             return True
         length = self.conn.declared_length(self)
         return length < 0 or length - self.body_received > _MAX_DISCARD
@@ -382,31 +383,38 @@ class Exchange(ResponseExtensions):
             return False
         return True
 
-    def _off_length(self, data: bytes, more: bool) -> str | None:
-        """Count ``data`` against a declared Content-Length (``_remaining``): "more"
-        or "less" when the body overruns it or ends short, else None."""
+    def _body_fits(self, size: int, more: bool) -> None:
+        """What every body write checks once ``_body_goes_out`` let it through, counting
+        ``size`` bytes against a declared Content-Length (``_remaining``):
+        ClientDisconnected once the client is gone; AppError, the response aborted,
+        when the body overruns the length or (``more`` False) ends short."""
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")
         remaining = self._remaining
         if remaining is None:
-            return None
-        remaining -= len(data)
+            return
+        remaining -= size
         self._remaining = remaining
-        if remaining < 0:
-            return "more"
-        return "less" if not more and remaining > 0 else None
+        if remaining < 0 or (not more and remaining > 0):
+            off = "more" if remaining < 0 else "less"
+            raise self._abort_body(
+                f"response body length does not match Content-Length ({off} than declared)"
+            )
+
+    def _abort_body(self, message: str) -> AppError:
+        """The response body is broken (wrong length, a file shrank): end it here,
+        closing the connection once what was written is flushed; the error to raise."""
+        self.response_complete = True
+        self.keep_alive = False
+        self.conn.abort_after_write()
+        return AppError(message)
 
     async def write(self, data: bytes, more: bool = True) -> None:
         """Send part of the body, waiting while the client is not keeping up."""
         if not self._body_goes_out(data, more):
             return
+        self._body_fits(len(data), more)
         conn = self.conn
-        if conn.closed:
-            raise ClientDisconnected("client disconnected")
-        off = self._off_length(data, more)
-        if off is not None:
-            self.response_complete = True
-            self.keep_alive = False
-            conn.abort_after_write()
-            raise AppError(f"response body length does not match Content-Length ({off} than declared)")
         if not more:
             self.response_complete = True
         self.bytes_sent += len(data)

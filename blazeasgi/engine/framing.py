@@ -45,7 +45,7 @@ class UpgradeBody:
     then goes on as after an upgrade without a body.
     """
 
-    __slots__ = ("conn", "done", "parser", "remaining")
+    __slots__ = ("conn", "done", "parser", "primed", "remaining")
 
     def __init__(self, conn: HTTPConnection, content_length: int) -> None:
         self.conn = conn
@@ -53,9 +53,12 @@ class UpgradeBody:
         #: Content-Length bytes still to come, or -1 for chunked (the parser reads it).
         self.remaining = content_length
         self.parser: httptools.HttpRequestParser | None = None
+        #: The parser has read the primer head: header fields from here on are trailers.
+        self.primed = False
         if content_length < 0:
             self.parser = httptools.HttpRequestParser(self)
             self.parser.feed_data(b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
+        self.primed = True
 
     @classmethod
     def for_request(cls, conn: HTTPConnection, ex: Exchange) -> UpgradeBody | None:
@@ -70,7 +73,7 @@ class UpgradeBody:
 
     # -- parser callbacks (chunked) ---------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.conn._reading is not None:  # a trailer field, not the primer head's
+        if self.primed:  # a trailer field, not the primer head's
             self.conn.on_header(name, value)
 
     def on_body(self, body: bytes) -> None:

@@ -21,7 +21,15 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ..logs import log_access
-from .errors import INTERNAL_ERROR, NO_ERROR, AppError, ClientDisconnected, ProtocolError
+from .errors import (
+    INTERNAL_ERROR,
+    NO_ERROR,
+    AppError,
+    ClientDisconnected,
+    ProtocolError,
+    log_failure,
+    log_unfinished,
+)
 from .exchange import Exchange
 from .h2flow import INITIAL_WINDOW
 from .h2settings import serves_websockets
@@ -30,7 +38,6 @@ from .http11 import NO_BODY_STATUSES, ResponseHead
 if TYPE_CHECKING:
     from .http2 import HTTP2Connection
 
-logger = logging.getLogger("blazeasgi.error")
 access_logger = logging.getLogger("blazeasgi.access")
 
 TEXT_PLAIN = b"content-type: text/plain; charset=utf-8\r\n"
@@ -58,7 +65,9 @@ class H2Exchange(Exchange):
     reset = False
     _ended = False  # END_STREAM sent
     _window_waiter: asyncio.Future[None] | None = None
-    _started_at = 0.0
+    #: When its handler started (perf_counter), for the access line; set by the
+    #: connection only when access logging is on.
+    started_at = 0.0
     #: Its handler was started (the stream is then the runner's until stream_done).
     dispatched = False
     #: Receive-window credit the codec granted and the stream holds until its
@@ -158,7 +167,9 @@ class H2Exchange(Exchange):
         if tunnel is not None:
             tunnel.lost()
 
-    def _window_opened(self) -> None:
+    def window_opened(self) -> None:
+        """The peer opened its flow-control window (WINDOW_UPDATE) for this stream
+        or the connection: wake a writer waiting for it."""
         waiter = self._window_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -174,8 +185,8 @@ class H2Exchange(Exchange):
                 return b"", False
             if self.reset or self.h2.closed or self.body_error is not None:
                 raise ClientDisconnected("client disconnected before the body was read")
-            if self.expect_continue and not self._continue_sent and not self.response_started:
-                self._continue_sent = True
+            if self.expect_continue and not self.continue_sent and not self.response_started:
+                self.continue_sent = True
                 self.handle.send_informational(100)
                 self.h2.flush()
             self.body_waiter = self.h2.loop.create_future()
@@ -241,13 +252,12 @@ class H2Exchange(Exchange):
     async def write(self, data: bytes, more: bool = True) -> None:
         if not self._body_goes_out(data, more):
             return
-        if self.reset or self.h2.closed:
-            raise ClientDisconnected("client disconnected")
-        off = self._off_length(data, more)
-        if off is not None:
-            self.response_complete = True
-            self.reset_stream(INTERNAL_ERROR)
-            raise AppError(f"response body length does not match Content-Length ({off} than declared)")
+        self._body_fits(len(data), more)
+        await self._send(data, more)
+
+    async def _send(self, data: bytes, more: bool) -> None:
+        """Queue ``data`` on the stream (ending it unless ``more``), then wait while
+        the peer does not take it. The checks were made (``_body_fits``)."""
         if not more:
             self.response_complete = True
         self.bytes_sent += len(data)
@@ -285,20 +295,23 @@ class H2Exchange(Exchange):
         """As Exchange.write_file, by reads and writes: HTTP/2 frames every byte."""
         if not self._body_goes_out(b"", True) or count <= 0:
             return
-        if self._remaining is not None and count > self._remaining:
-            self.response_complete = True
-            self.reset_stream(INTERNAL_ERROR)
-            raise AppError("response body length does not match Content-Length (more than declared)")
+        self._body_fits(count, True)
         file.seek(offset)
         left = count
         while left > 0:
             data = file.read(min(left, 65536))
             if not data:
-                self.response_complete = True
-                self.reset_stream(INTERNAL_ERROR)
-                raise AppError("file shrank while being sent")
+                raise self._abort_body("file shrank while being sent")
             left -= len(data)
-            await self.write(data, more=True)
+            if self.disconnected:
+                raise ClientDisconnected("client disconnected")
+            await self._send(data, True)
+
+    def _abort_body(self, message: str) -> AppError:
+        """As Exchange._abort_body: the stream ends with RST_STREAM."""
+        self.response_complete = True
+        self.reset_stream(INTERNAL_ERROR)
+        return AppError(message)
 
     async def end_with_trailers(self, trailer_block: bytes) -> None:
         if self._no_body or self.response_complete or not self.response_started:
@@ -357,7 +370,7 @@ class H2Exchange(Exchange):
     def log_access(self) -> None:
         if self.tunnel is not None or not access_logger.isEnabledFor(logging.INFO):
             return  # (a tunnel's WebSocket writes its own lines: accepted, closed)
-        duration_ms = (perf_counter() - self._started_at) * 1000.0
+        duration_ms = (perf_counter() - self.started_at) * 1000.0
         body_bytes = 0 if self._no_body else self.bytes_sent
         log_access(self.h2.config.access_log_format, self.info.client, self, body_bytes, duration_ms)
 
@@ -374,12 +387,7 @@ class H2Exchange(Exchange):
         """The handler raised ``exc``: log it (unless the client caused it) and end
         the stream: a 500 if nothing was sent, else RST_STREAM."""
         h2 = self.h2
-        if isinstance(exc, ClientDisconnected) and (self.reset or h2.closed or self.body_error is not None):
-            pass  # the client left or broke its body: not the app's fault, no log
-        elif isinstance(exc, asyncio.CancelledError):
-            logger.error("Handler for %s %s was cancelled", self.method, show(self.target))
-        else:
-            logger.error("Exception in handler for %s %s", self.method, show(self.target), exc_info=exc)
+        log_failure(self.method, self.target, exc, self.reset or h2.closed or self.body_error is not None)
         if self.reset or h2.closed:
             return
         if not self.response_started:
@@ -412,16 +420,9 @@ class H2Exchange(Exchange):
                     if not self._no_body:
                         self.handle.end_message()
                 return
-            logger.error("Handler for %s %s returned without a response", self.method, show(self.target))
+            log_unfinished(self.method, self.target, False)
             self.respond(500, TEXT_PLAIN, b"Internal Server Error")
             return
-        logger.error(
-            "Handler for %s %s returned before the response body ended", self.method, show(self.target)
-        )
+        log_unfinished(self.method, self.target, True)
         self.response_complete = True
         self.reset_stream(INTERNAL_ERROR)
-
-
-def show(target: bytes) -> str:
-    """A request target for a log line."""
-    return target.decode("latin-1")

@@ -31,7 +31,7 @@ from .errors import ProtocolError
 
 if TYPE_CHECKING:
     from .h2exchange import H2Exchange
-    from .http2 import HTTP2Connection
+    from .h2socket import H2Socket
 
 #: The highest stream id (RFC 9113 §5.1.1): a client that used it can open no more.
 LAST_STREAM_ID = (1 << 31) - 1
@@ -63,7 +63,7 @@ MAX_QUIET_BYTES = 1 << 18
 CODEC_HEADER_LIST = 65536
 
 
-def check_request(h2: HTTP2Connection, ex: H2Exchange, event: Any) -> ProtocolError | None:
+def check_request(h2: H2Socket, ex: H2Exchange, event: Any) -> ProtocolError | None:
     """The engine's own limits and what it does not serve yet (cold unless broken).
 
     ``event``: the codec's Request.
@@ -90,7 +90,7 @@ def field_list_size(ex: H2Exchange) -> int:
     return sum(len(name) + len(value) + 32 for name, value in ex.headers) + len(ex.target) + 4 * 32
 
 
-def time_requests(h2: HTTP2Connection, now: float, head_timeout: float) -> None:
+def time_requests(h2: H2Socket, now: float, head_timeout: float) -> None:
     """408 for each request the client let stall for
     ``head_timeout``: its body still to come, unanswered, and nothing arrived
     while the client could send (its unread body read, any 100 Continue sent, the
@@ -106,7 +106,7 @@ def time_requests(h2: HTTP2Connection, now: float, head_timeout: float) -> None:
         since = ex.body_since
         if not since or ex.body_complete or ex.response_started or ex.reset or ex.body_error is not None:
             continue
-        if ex.buffered or not reading or (ex.expect_continue and not ex._continue_sent):
+        if ex.buffered or not reading or (ex.expect_continue and not ex.continue_sent):
             # Waiting on us (its handler to read or say 100 Continue, the socket to
             # be read), not on the client.
             ex.body_since = now

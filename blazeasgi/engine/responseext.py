@@ -30,9 +30,18 @@ class ResponseExtensions:
     _no_body: bool
     _remaining: int | None
 
-    # Exchange.write (a real method, not a stub under TYPE_CHECKING: mypyc compiles
+    # Exchange's (real methods, not stubs under TYPE_CHECKING: mypyc compiles
     # ResponseExtensions and Exchange as native classes).
     async def write(self, data: bytes, more: bool = True) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _body_goes_out(self, data: bytes, more: bool) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _body_fits(self, size: int, more: bool) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _abort_body(self, message: str) -> AppError:  # pragma: no cover - overridden
         raise NotImplementedError
 
     async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
@@ -49,21 +58,10 @@ class ResponseExtensions:
         Zero-copy ``loop.sendfile`` where the transport supports it, reads and
         writes with backpressure otherwise (uvloop, TLS).
         """
-        if not self.response_started:
-            raise AppError("response body sent before the response started")
-        if self.response_complete:
-            raise AppError("response already complete")
-        if self._no_body or count <= 0:
+        if not self._body_goes_out(b"", True) or count <= 0:
             return
+        self._body_fits(count, True)
         conn = self.conn
-        if conn.closed:
-            raise ClientDisconnected("client disconnected")
-        remaining = self._remaining
-        if remaining is not None and count > remaining:
-            self.response_complete = True
-            self.keep_alive = False
-            conn.abort_after_write()
-            raise AppError("response body length does not match Content-Length (more than declared)")
         conn.flush_batch()
         if self._chunked:
             conn.write(b"%x\r\n" % count)
@@ -81,10 +79,7 @@ class ResponseExtensions:
             while left > 0:
                 data = file.read(min(left, 262144))
                 if not data:
-                    self.response_complete = True
-                    self.keep_alive = False
-                    conn.abort_after_write()
-                    raise AppError("file shrank while being sent")
+                    raise self._abort_body("file shrank while being sent")
                 left -= len(data)
                 if conn.closed:
                     raise ClientDisconnected("client disconnected")
@@ -93,8 +88,6 @@ class ResponseExtensions:
                     await conn.drain()
         if self._chunked:
             conn.write(_CRLF)
-        if remaining is not None:
-            self._remaining = remaining - count
         self.bytes_sent += count
         if conn.write_paused:
             await conn.drain()

@@ -19,7 +19,7 @@ import h2.settings
 import httpx
 import pytest
 
-from blazeasgi.engine import h2settings, http2
+from blazeasgi.engine import h2limits, h2settings, http2
 
 from ..apps import h2_apps
 from ..conftest import RunningServer
@@ -500,7 +500,7 @@ def test_stream_budget_ends_the_connection_gracefully(serve: Serve) -> None:
     reconnects. Without the budget this client would get ENHANCE_YOUR_CALM."""
     server = serve(h2_apps.asgi_app)
     client = h2c(server)
-    budget = http2.MAX_STREAMS_PER_CONNECTION
+    budget = h2limits.MAX_STREAMS_PER_CONNECTION
     served = 0
     while client.goaway is None and not client.closed and served < 4200:
         ids = [client.request("GET", "/") for _ in range(10)]

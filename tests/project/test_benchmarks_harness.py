@@ -106,7 +106,6 @@ def test_lua_string_escapes_quotes_and_bytes() -> None:
     assert wrk._lua_string('v="24"') == '"v=\\03424\\034"'
 
 
-
 def test_parse_wrk_output() -> None:
     result = wrk.parse_wrk_output("Running 10s test\nBENCH_JSON " + json.dumps(SUMMARY) + "\n")
     assert result.requests == 1000 and result.duration_s == 2.0
