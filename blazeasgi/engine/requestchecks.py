@@ -132,7 +132,8 @@ class RequestChecks(ConnectionEndings):
                 return "1.1"
             if fresh.startswith(b" HTTP/1.0\r\n", at):
                 return "1.0"
-        return self._parser.get_http_version()
+        version: str = self._parser.get_http_version()  # typed: httptools has no stubs
+        return version
 
     def _check_target(self, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
         """Size limits and non-origin forms of the request target (cold)."""
