@@ -95,25 +95,25 @@ class Server:
 
         try:
             handles = acceptors(loop)
-            backlog = self.config.backlog
+            # A handshake must finish within the head timeout too (the loops'
+            # default is 60 s): TLS slowloris. See SHUTDOWN_TIMEOUT.
+            secure: dict[str, Any] = (
+                {}
+                if tls is None
+                else {
+                    "ssl": tls.context,
+                    "ssl_handshake_timeout": self.config.head_timeout,
+                    "ssl_shutdown_timeout": TLS_SHUTDOWN_TIMEOUT,
+                }
+            )
             for sock in sockets:
                 defer_accept(sock, self.config.head_timeout)
                 protocol = ConnectionFactory(state, sock.getsockname())
                 # The extra handles listen on duplicates of the socket (see acceptors).
                 for listener in [sock, *(sock.dup() for _ in range(handles - 1))]:
-                    if tls is None:
-                        server = await loop.create_server(protocol, sock=listener, backlog=backlog)
-                    else:
-                        # A handshake must finish within the head timeout too (the
-                        # loops' default is 60 s): TLS slowloris. See SHUTDOWN_TIMEOUT.
-                        server = await loop.create_server(
-                            protocol,
-                            sock=listener,
-                            backlog=backlog,
-                            ssl=tls.context,
-                            ssl_handshake_timeout=self.config.head_timeout,
-                            ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
-                        )
+                    server = await loop.create_server(
+                        protocol, sock=listener, backlog=self.config.backlog, **secure
+                    )
                     self._servers.append(server)
             if install_signal_handlers:
                 self._install_signal_handlers(loop)
