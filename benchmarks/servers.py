@@ -196,6 +196,13 @@ SERVERS: list[ServerSpec] = [
     # of the Starlette and FastAPI rows. `--servers all` or name them.
     ServerSpec("granian-starlette", "granian", "asgi", "starlette", _granian, GRANIAN, "uvicorn-starlette",
                None, default=False),
+    # The same source run pure (BLAZEASGI_PURE=1: no compiled modules), for the compiled/pure rows.
+    ServerSpec("blazeasgi-native-pure", "blazeasgi", "native", "native", _blazeasgi, "pip install -e .",
+               "uvicorn-raw", "granian-rsgi", default=False, env={"BLAZEASGI_PURE": "1"}),
+    ServerSpec("blazeasgi-asgi-pure", "blazeasgi", "asgi", "raw", _blazeasgi, "pip install -e .",
+               "uvicorn-raw", "granian-asgi", default=False, env={"BLAZEASGI_PURE": "1"}),
+    ServerSpec("blazeasgi-fastapi-pure", "blazeasgi", "asgi", "fastapi", _blazeasgi, "pip install -e .",
+               "uvicorn-fastapi", "granian-fastapi", default=False, env={"BLAZEASGI_PURE": "1"}),
     # The floor (not a server): a bare uvloop Protocol writing fixed bytes, hello scenarios only.
     ServerSpec("uvloop-floor", "uvloop", "floor", "floor", _floor, "pip install uvloop", default=False),
     ServerSpec("granian-fastapi", "granian", "asgi", "fastapi", _granian, GRANIAN, "uvicorn-fastapi", None,
