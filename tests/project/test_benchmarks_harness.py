@@ -584,7 +584,7 @@ def test_blazeio_tables_give_each_figure_its_median_over_runs(
     path = _write(tmp_path / "r.json", full)
     assert report.main([str(path), "--blazeio"]) == 0
     out = capsys.readouterr().out
-    assert "| 10,000 |" in out and "**Average latency**" in out
+    assert "|      10,000 |" in out and "**Average latency**" in out
     assert not (tmp_path / "results.md").exists()  # printed, nothing rewritten
     with pytest.raises(SystemExit, match="no 'json' results"):
         report.main([str(path), "--blazeio", "json"])
@@ -603,7 +603,7 @@ def test_server_on_another_interpreter(tmp_path: Path) -> None:
         "no_such_module_here": False,
     }
     other = tmp_path / "python"
-    other.write_text(f'#!/bin/sh\nexec {sys.executable} -I "$@"\n')  # -I: no site-packages
+    other.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')  # -S: no site-packages
     other.chmod(0o755)
     why = servers.BY_NAME["uvicorn-fastapi"].missing(str(other))
     assert why is not None and why.startswith(f"uvicorn is not installed in {other} (")
@@ -672,7 +672,7 @@ def test_runner_end_to_end_with_fake_wrk(
     monkeypatch.setattr(
         servers.ServerSpec,
         "missing",
-        lambda self: "not here" if self.server == "robyn" else real_missing(self),
+        lambda self, python=None: "not here" if self.server == "robyn" else real_missing(self, python),
     )
     out = tmp_path / "results"
     argv = ["--quick", "--scenarios", "json", "--servers", "blazeasgi-native,robyn", "--output", str(out)]
