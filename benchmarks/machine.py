@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -36,6 +37,30 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def interpreter_info(python: str, names: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
+    """Another interpreter (``--python``): its version and its versions of ``names``.
+
+    ``{"executable": python, "python": None, "packages": {}}`` if it cannot be run.
+    """
+    script = (
+        "import json, platform, sys\n"
+        "from importlib import metadata\n"
+        "def version(name):\n"
+        "    try:\n"
+        "        return metadata.version(name)\n"
+        "    except metadata.PackageNotFoundError:\n"
+        "        return None\n"
+        "print(json.dumps({'python': platform.python_implementation() + ' ' + platform.python_version(),"
+        " 'packages': {name: version(name) for name in sys.argv[1:]}}))"
+    )
+    info: dict[str, Any] = {"executable": python, "python": None, "packages": {}}
+    try:
+        info.update(json.loads(_run([python, "-c", script, *names]) or "{}"))
+    except ValueError:
+        pass
+    return info
 
 
 def _run(argv: list[str]) -> str:
@@ -86,10 +111,16 @@ def describe(info: dict[str, Any]) -> str:
         if git.get("commit")
         else ""
     )
+    others = "".join(
+        f" {server} ran on {other.get('executable')} ({other.get('python')}"
+        + "".join(f", {k} {v}" for k, v in other.get("packages", {}).items() if v)
+        + ")."
+        for server, other in info.get("interpreters", {}).items()
+    )
     return (
         f"{info.get('cpu_model')}, {info.get('cores')} cores, {info.get('memory_gib')} GiB, "
         f"Linux {info.get('kernel')}, {info.get('python')}, {info.get('wrk')}{load_text}{rev}. "
-        f"Packages: {pkgs}."
+        f"Packages: {pkgs}.{others}"
     )
 
 

@@ -151,6 +151,87 @@ def render_table(data: dict[str, Any]) -> str:
     return "\n".join(parts).rstrip()
 
 
+# -- the Blazeio post's shape ---------------------------------------------------------------------
+
+#: The connection levels of the Blazeio benchmark post (wrk -t1, 10 s runs, "Hello world"
+#: with five security headers): results.md adds its tables when a run covers all four.
+BLAZEIO_LEVELS = (1000, 3000, 5000, 10000)
+MIB = 1 << 20
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def blazeio_figures(data: dict[str, Any], scenario: str = "hello") -> dict[int, dict[str, dict[str, Any]]]:
+    """{connections: {server: figures}} for ``scenario``: req/s, bytes/s, mean latency (µs) and
+    requests per run, each the median over the cell's measured runs (not the median run's);
+    a failed cell is ``{"failed": True}``."""
+    cells: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in data["results"]:
+        if r["scenario"] != scenario:
+            continue
+        by_server = cells.setdefault(r["connections"], {})
+        if r["status"] != "ok":
+            by_server[r["server"]] = {"failed": True}
+            continue
+        runs = r.get("runs") or [r["median"]]
+        by_server[r["server"]] = {
+            "rps": _median(run["rps"] for run in runs),
+            "transfer_per_s": _median(run["transfer_per_s"] for run in runs),
+            "latency_mean_us": _median(run["latency_us"].get("mean") for run in runs),
+            "requests": _median(run["requests"] for run in runs),
+        }
+    return dict(sorted(cells.items()))
+
+
+def has_blazeio_levels(data: dict[str, Any], scenario: str = "hello") -> bool:
+    return set(BLAZEIO_LEVELS) <= {c for sc, c in groups(data) if sc == scenario}
+
+
+def render_blazeio(data: dict[str, Any], scenario: str = "hello") -> str:
+    """The Blazeio post's tables for ``scenario``: one per figure (req/s, transfer rate,
+    average latency, requests served in one run), a row per connection level, a column
+    per server in the run's order."""
+    cells = blazeio_figures(data, scenario)
+    servers = [name for name in data.get("servers", {}) if any(name in c for c in cells.values())]
+    servers += sorted({name for c in cells.values() for name in c} - set(servers))
+    duration = data["settings"]["duration"]
+
+    def mib(value: float) -> str:
+        return f"{value / MIB:.2f}"
+
+    def count(value: float) -> str:
+        return f"{value:,.0f}"
+
+    figures = [
+        ("Requests per second", "rps", fmt_rps),
+        ('Transfer rate, MiB/s (wrk\'s "MB")', "transfer_per_s", mib),
+        ("Average latency", "latency_mean_us", fmt_latency),
+        (f"Requests served in {duration} s (one run)", "requests", count),
+    ]
+    parts = []
+    for heading, key, fmt in figures:
+        rows = []
+        for conns, by_server in cells.items():
+            row = [f"{conns:,}"]
+            for server in servers:
+                cell = by_server.get(server)
+                if cell is None or (not cell.get("failed") and cell[key] is None):
+                    row.append(NA)
+                else:
+                    row.append("failed" if cell.get("failed") else fmt(cell[key]))
+            rows.append(row)
+        parts += [
+            f"**{heading}**",
+            "",
+            markdown_table(["connections", *servers], rows, "r" * (len(servers) + 1)),
+            "",
+        ]
+    return "\n".join(parts).rstrip()
+
+
 DEFAULT_NOTES = [
     "*vs uvicorn*: req/s divided by uvicorn's (httptools, uvloop) on the same app; native handlers, "
     "RSGI and Robyn are compared with uvicorn on the raw ASGI app, mixed mode with uvicorn on the "
@@ -164,6 +245,11 @@ DEFAULT_NOTES = [
     "(median); below 100% it was waiting on the other core (wrk, PostgreSQL).",
     "Latency is not reported for pipelined runs: wrk's latency figures are invalid with pipelining.",
 ]
+BLAZEIO_NOTE = (
+    "Hello world with five security headers at the Blazeio benchmark post's connection levels, "
+    "as its tables: each figure is the median over the measured runs (so a row may mix runs); "
+    "transfer rate in MiB/s, which wrk prints as MB/s; average latency is wrk's mean."
+)
 HTTP2_NOTES = [
     "HTTP/2 tables (h2c with prior knowledge, h2load -t1 with -m streams per connection): *errors* "
     "counts every request that did not end with a 2xx (h2load's failed, errored and timed-out "
@@ -212,6 +298,8 @@ def render_markdown(data: dict[str, Any], charts: Iterable[str] = ()) -> str:
     if data.get("verification"):
         lines += ["## Verification", "", render_verification(data), ""]
     lines += ["## Results", "", render_table(data), ""]
+    if has_blazeio_levels(data):
+        lines += ["## In the Blazeio post's shape", "", BLAZEIO_NOTE, "", render_blazeio(data), ""]
     lines += ["## Notes", ""]
     notes = data.get("notes", DEFAULT_NOTES + (HTTP2_NOTES if http2 else []))
     lines += [f"- {note}" for note in notes]
@@ -382,8 +470,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__)
     p.add_argument("results", type=Path, help="a results.json written by python -m benchmarks")
     p.add_argument("--no-charts", action="store_true")
+    p.add_argument(
+        "--blazeio",
+        nargs="?",
+        const="hello",
+        metavar="SCENARIO",
+        help="print the Blazeio post's tables (req/s, transfer rate, average latency, requests "
+        "per run by connection level) for SCENARIO (default hello) instead of writing files",
+    )
     args = p.parse_args(argv)
     data = json.loads(args.results.read_text())
+    if args.blazeio:
+        if not any(sc == args.blazeio for sc, _ in groups(data)):
+            raise SystemExit(f"no {args.blazeio!r} results in {args.results}")
+        print(render_blazeio(data, args.blazeio))
+        return 0
     out = args.results.parent
     charts = [] if args.no_charts else write_charts(data, out)
     (out / "results.md").write_text(render_markdown(data, charts))

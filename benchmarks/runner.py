@@ -35,7 +35,7 @@ from blazeasgi.wrk import BenchError, find_wrk, fmt_latency, fmt_rps, median_res
 
 from . import report
 from .h2load import H2loadResult, find_h2load, h2c_request, median_h2load, run_h2load
-from .machine import ROOT, machine_info, process_tree_cpu_s
+from .machine import ROOT, interpreter_info, machine_info, process_tree_cpu_s
 from .scenarios import BY_NAME as SCENARIOS_BY_NAME
 from .scenarios import SCENARIOS, Scenario
 from .servers import BY_NAME as SERVERS_BY_NAME
@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=int, help="seconds per measured run (default 10, quick 2)")
     p.add_argument("--warmup", type=int, help="seconds of unmeasured load first (default 3, quick 1)")
     p.add_argument("--runs", type=int, help="measured runs per cell; the median is kept (default 3, quick 1)")
+    p.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="SERVER=PATH",
+        help="run SERVER with another interpreter (its own venv), e.g. robyn=/venvs/robyn/bin/python; "
+        "repeatable",
+    )
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: wrk has one core)")
     p.add_argument("--timeout", type=int, default=8, help="wrk request timeout in seconds (default 8)")
     p.add_argument("--no-pin", action="store_true", help="do not pin the server and wrk to separate cores")
@@ -101,6 +109,24 @@ def _pick(names: str | None, known: dict[str, Any], default: list[Any], what: st
             raise SystemExit(f"unknown {what} {name!r}; choose from: {', '.join(known)}")
         picked.append(known[name])
     return picked
+
+
+def parse_pythons(values: Sequence[str]) -> dict[str, str]:
+    """``--python SERVER=PATH`` values as {server: interpreter}; SystemExit when one is wrong."""
+    pythons: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not path:
+            raise SystemExit(f"--python {value!r}: expected SERVER=PATH")
+        if name not in SERVERS_BY_NAME:
+            raise SystemExit(
+                f"--python {value!r}: unknown server {name!r}; choose from: {', '.join(SERVERS_BY_NAME)}"
+            )
+        found = shutil.which(path)
+        if found is None:
+            raise SystemExit(f"--python {value!r}: {path} is not an executable")
+        pythons[name] = found
+    return pythons
 
 
 def plan_cells(
@@ -145,10 +171,12 @@ def run_cell(
     server_cpu: list[str],
     wrk_cpu: list[str],
     wrk: str,
+    python: str | None = None,
 ) -> dict[str, Any]:
     """One cell; never raises BenchError (a failure is recorded in the result).
 
-    ``wrk`` is the load generator's path: h2load for an HTTP/2 scenario.
+    ``wrk`` is the load generator's path: h2load for an HTTP/2 scenario; ``python``: the
+    server's interpreter when not this one.
     """
     record: dict[str, Any] = {"server": server.name, "scenario": scenario.name, "connections": conns}
     if scenario.http2:
@@ -158,7 +186,7 @@ def run_cell(
     port = free_port()
     proc = ServerProcess(
         server.name,
-        server.argv(port, http2=scenario.http2),
+        server.argv(port, http2=scenario.http2, python=python),
         port,
         env={**_base_env(), **server.process_env(port)},
         cwd=ROOT,
@@ -359,6 +387,7 @@ def _main(argv: Sequence[str] | None) -> int:
     scenarios = _pick(args.scenarios, SCENARIOS_BY_NAME, SCENARIOS, "scenario")
     servers = _pick(args.servers, SERVERS_BY_NAME, [s for s in SERVERS if s.default], "server")
     connections = [int(c) for c in args.connections.split(",")] if args.connections else None
+    pythons = parse_pythons(args.python)
     # wrk for HTTP/1.1, h2load for HTTP/2. A missing wrk stops the run; a missing h2load
     # only drops the HTTP/2 scenarios, unless they are all that was asked for.
     tools: dict[str, str] = {}
@@ -384,7 +413,7 @@ def _main(argv: Sequence[str] | None) -> int:
     skipped: dict[str, str] = {}
     available = []
     for server in servers:
-        why = server.missing()
+        why = server.missing(pythons.get(server.name))
         if why:
             skipped[server.name] = why
             print(f"skip {server.name}: {why}")
@@ -442,6 +471,13 @@ def _main(argv: Sequence[str] | None) -> int:
     }
     if skipped_scenarios:
         data["skipped_scenarios"] = skipped_scenarios
+    for name, python in pythons.items():
+        if any(server.name == name for server in available):
+            # The figures are that interpreter's: its Python, its server package, its uvloop.
+            other = interpreter_info(python)
+            data["machine"].setdefault("interpreters", {})[name] = other
+            package = SERVERS_BY_NAME[name].server
+            data["machine"]["packages"][package] = other["packages"].get(package)
     if "h2c" in tools:
         data["machine"]["h2load"] = h2load_version(tools["h2c"])
     t0 = time.monotonic()
@@ -450,7 +486,8 @@ def _main(argv: Sequence[str] | None) -> int:
         for i, (scenario, conns, server) in enumerate(cells, 1):
             print(f"[{i}/{len(cells)}] {server.name} {scenario.name} c={conns} …", end=" ", flush=True)
             tool = tools[scenario.protocol]
-            record = run_cell(scenario, conns, server, settings, server_cpu, wrk_cpu, tool)
+            interpreter = pythons.get(server.name)
+            record = run_cell(scenario, conns, server, settings, server_cpu, wrk_cpu, tool, interpreter)
             data["results"].append(record)
             if record["status"] == "ok":
                 m = record["median"]
@@ -477,6 +514,8 @@ def _main(argv: Sequence[str] | None) -> int:
     latest = not (args.no_latest or args.quick or args.output)
     written = write_results(data, out, latest=latest, charts=not args.no_charts)
     print(f"\n{report.render_table(data)}\n")
+    if report.has_blazeio_levels(data):
+        print(f"In the Blazeio post's shape:\n\n{report.render_blazeio(data)}\n")
     print(f"done in {data['elapsed_s'] / 60:.1f} min; wrote {', '.join(str(p) for p in written)}")
     if failures:
         print(f"{failures} run(s) failed (see above)", file=sys.stderr)

@@ -8,9 +8,11 @@ Apps are shared per interface: every ASGI server runs the same raw ASGI app
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from blazeasgi.benchprocess import module_available
@@ -74,12 +76,23 @@ class ServerSpec:
     def requires(self) -> tuple[str, ...]:
         return (self.server, *APP_NEEDS.get(self.app, ()))
 
-    def missing(self) -> str | None:
-        """Why this server cannot run here (a module is not installed), or None."""
+    def missing(self, python: str | None = None) -> str | None:
+        """Why this server cannot run here (a module is not installed), or None.
+
+        ``python``: the interpreter it will run on, when not this one (``--python``).
+        """
+        if python is None:
+            found = {module: module_available(module) for module in self.requires()}
+        else:
+            try:
+                found = modules_available_in(python, self.requires())
+            except (OSError, ValueError, subprocess.SubprocessError) as exc:
+                return f"{python} cannot be run: {exc}"
         for module in self.requires():
-            if not module_available(module):
+            if not found.get(module):
                 how = self.install if module == self.server else f"pip install {module}"
-                return f"{module} is not installed ({how})"
+                where = f" in {python}" if python else ""
+                return f"{module} is not installed{where} ({how})"
         return None
 
     def missing_http2(self) -> str | None:
@@ -91,9 +104,12 @@ class ServerSpec:
             return f"{module} is not installed (pip install {module}): needed for HTTP/2"
         return None
 
-    def argv(self, port: int, http2: bool = False) -> list[str]:
-        """The command line; ``http2``: as started for the HTTP/2 scenarios."""
+    def argv(self, port: int, http2: bool = False, python: str | None = None) -> list[str]:
+        """The command line; ``http2``: as started for the HTTP/2 scenarios; ``python``:
+        the interpreter, when not this one (every command starts with it)."""
         argv = self.command(self, port)
+        if python is not None:
+            argv[0] = python
         for flag, value in H2_FLAGS.get(self.server, {}).items() if http2 else ():
             at = argv.index(flag) if flag in argv else -1
             if at < 0:
@@ -107,6 +123,19 @@ class ServerSpec:
         if self.server == "robyn":
             env.update(ROBYN_HOST="127.0.0.1", ROBYN_PORT=str(port))
         return env
+
+
+def modules_available_in(python: str, modules: Sequence[str]) -> dict[str, bool]:
+    """Which of ``modules`` another interpreter can import (found, not imported)."""
+    script = (
+        "import importlib.util, json, sys\n"
+        "print(json.dumps({m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}))"
+    )
+    out = subprocess.run(
+        [python, "-c", script, *modules], capture_output=True, text=True, timeout=30, check=True
+    )
+    found = json.loads(out.stdout)
+    return {module: bool(found.get(module)) for module in modules}
 
 
 def _blazeasgi(spec: ServerSpec, port: int) -> list[str]:
@@ -167,7 +196,10 @@ H2_NEEDS = {"blazeasgi": "zttp", "uvicorn": "zttp", "hypercorn": "h2"}
 
 UVICORN = "pip install 'uvicorn[standard]'"
 GRANIAN = "pip install granian"
-ROBYN = "pip install robyn; not in the bench extra: it pins uvloop~=0.22.1 for every server"
+ROBYN = (
+    "in a venv of its own: python -m venv VENV && VENV/bin/pip install robyn, then run with"
+    " --python robyn=VENV/bin/python; it pins uvloop~=0.22.1, which would change every other server's loop"
+)
 
 SERVERS: list[ServerSpec] = [
     ServerSpec("blazeasgi-native", "blazeasgi", "native", "native", _blazeasgi, "pip install -e .",

@@ -415,7 +415,9 @@ def test_server_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> 
     from benchmarks import servers
 
     monkeypatch.setattr(servers, "module_available", lambda name: name != "robyn")
-    assert str(servers.BY_NAME["robyn"].missing()).startswith("robyn is not installed (pip install robyn;")
+    why = str(servers.BY_NAME["robyn"].missing())
+    assert why.startswith("robyn is not installed (in a venv of its own:")
+    assert "--python robyn=VENV/bin/python" in why
     assert servers.BY_NAME["blazeasgi-native"].missing() is None
     monkeypatch.setattr(servers, "module_available", lambda name: name != "fastapi")
     assert servers.BY_NAME["uvicorn-fastapi"].missing() == "fastapi is not installed (pip install fastapi)"
@@ -513,6 +515,111 @@ def test_report_ratios_and_markdown() -> None:
     assert any(line.startswith("| granian-rsgi") and "failed" in line for line in text.splitlines())
 
 
+def blazeio_results(levels: tuple[int, ...]) -> dict[str, Any]:
+    """A run of two servers on hello: granian-rsgi with three runs per cell whose
+    figures peak in different runs, blazeasgi-native with the median run only."""
+    mib = 1 << 20
+
+    def wrk_run(requests: int, seconds: float, mib_per_s: int, mean_us: float) -> dict[str, Any]:
+        return WrkResult(
+            requests, seconds, mib_per_s * mib * int(seconds), latency_us={"mean": mean_us}
+        ).to_dict()
+
+    def cell(server: str, conns: int, **fields: Any) -> dict[str, Any]:
+        return {"server": server, "scenario": "hello", "connections": conns, "status": "ok", **fields}
+
+    data = fake_results()
+    data["settings"]["duration"] = 10
+    data["results"] = []
+    for conns in levels:
+        # req/s 11,111 / 12,000 / 10,000; requests 100,000 / 120,000 / 110,000;
+        # MiB/s 20 / 40 / 30; mean latency 9 / 5 / 3 ms: each median from another run.
+        runs = [wrk_run(100_000, 9.0, 20, 9000.0), wrk_run(120_000, 10.0, 40, 5000.0),
+                wrk_run(110_000, 11.0, 30, 3000.0)]  # fmt: skip
+        data["results"].append(cell("granian-rsgi", conns, median=runs[0], runs=runs))
+        if conns == 3000:
+            data["results"].append(cell("blazeasgi-native", conns, status="failed", error="died"))
+        elif conns == 1000:
+            data["results"].append(cell("blazeasgi-native", conns, median=wrk_run(250_000, 10.0, 80, 4000.0)))
+    return data
+
+
+def test_blazeio_tables_give_each_figure_its_median_over_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import report
+
+    data = blazeio_results((1000, 3000))
+    text = report.render_blazeio(data)
+    tables = [block.splitlines() for block in text.split("\n\n")]
+    assert [t[0] for t in tables[::2]] == [
+        "**Requests per second**",
+        '**Transfer rate, MiB/s (wrk\'s "MB")**',
+        "**Average latency**",
+        "**Requests served in 10 s (one run)**",
+    ]
+
+    def cells(table: list[str]) -> list[list[str]]:
+        return [[c.strip() for c in line.split("|")[1:-1]] for line in table]
+
+    rps, transfer, latency, served = (cells(t) for t in tables[1::2])
+    # Columns in the run's server order (blazeasgi-native before granian-rsgi in "servers");
+    # servers with no hello cell (blazeasgi-asgi, uvicorn-raw) get none.
+    assert rps[0] == ["connections", "blazeasgi-native", "granian-rsgi"]
+    assert rps[2:] == [["1,000", "25,000", "11,111"], ["3,000", "failed", "11,111"]]
+    assert transfer[2:] == [["1,000", "80.00", "30.00"], ["3,000", "failed", "30.00"]]
+    assert latency[2:] == [["1,000", "4.00 ms", "5.00 ms"], ["3,000", "failed", "5.00 ms"]]
+    assert served[2:] == [["1,000", "250,000", "110,000"], ["3,000", "failed", "110,000"]]
+    # A pipelined or HTTP/2 cell has no mean latency: a dash, not a zero.
+    for record in data["results"]:
+        for run in record.get("runs", []):
+            run["latency_us"] = {}
+    latency = cells(report.render_blazeio(data).split("\n\n")[5].splitlines())
+    assert latency[2][2] == wrk.NA
+
+    # results.md has the section only when the run covers the post's four levels.
+    assert "Blazeio" not in report.render_markdown(blazeio_results((1000, 3000)))
+    full = blazeio_results((1000, 3000, 5000, 10000))
+    assert "## In the Blazeio post's shape" in report.render_markdown(full)
+    path = _write(tmp_path / "r.json", full)
+    assert report.main([str(path), "--blazeio"]) == 0
+    out = capsys.readouterr().out
+    assert "|      10,000 |" in out and "**Average latency**" in out
+    assert not (tmp_path / "results.md").exists()  # printed, nothing rewritten
+    with pytest.raises(SystemExit, match="no 'json' results"):
+        report.main([str(path), "--blazeio", "json"])
+
+
+def test_server_on_another_interpreter(tmp_path: Path) -> None:
+    from benchmarks import machine, runner, servers
+
+    robyn = servers.BY_NAME["robyn"]
+    argv = robyn.argv(8000, python="/venv/bin/python")
+    assert argv[0] == "/venv/bin/python" and argv[1:3] == ["-m", "benchmarks.apps.robyn_app"]
+    assert servers.BY_NAME["granian-rsgi"].argv(8000)[0] == sys.executable
+    # What is installed is asked of that interpreter, not of this one.
+    assert servers.modules_available_in(sys.executable, ["json", "no_such_module_here"]) == {
+        "json": True,
+        "no_such_module_here": False,
+    }
+    other = tmp_path / "python"
+    other.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')  # -S: no site-packages
+    other.chmod(0o755)
+    why = servers.BY_NAME["uvicorn-fastapi"].missing(str(other))
+    assert why is not None and why.startswith(f"uvicorn is not installed in {other} (")
+    assert robyn.missing(str(tmp_path / "nowhere")) is not None
+    info = machine.interpreter_info(sys.executable, ("pytest", "no-such-dist"))
+    assert info["packages"] == {"pytest": pytest.__version__, "no-such-dist": None}
+    assert info["python"].endswith(sys.version.split()[0])
+    assert machine.interpreter_info(str(tmp_path / "nowhere"))["python"] is None
+    line = machine.describe({"packages": {}, "interpreters": {"robyn": {**info, "executable": "/v/python"}}})
+    assert f"robyn ran on /v/python ({info['python']}, pytest {pytest.__version__})." in line
+    assert runner.parse_pythons([f"robyn={sys.executable}"]) == {"robyn": sys.executable}
+    for wrong in ("robyn", "nobody=/bin/sh", f"robyn={tmp_path / 'nowhere'}"):
+        with pytest.raises(SystemExit):
+            runner.parse_pythons([wrong])
+
+
 def test_report_verification_table() -> None:
     from benchmarks import report
 
@@ -565,7 +672,7 @@ def test_runner_end_to_end_with_fake_wrk(
     monkeypatch.setattr(
         servers.ServerSpec,
         "missing",
-        lambda self: "not here" if self.server == "robyn" else real_missing(self),
+        lambda self, python=None: "not here" if self.server == "robyn" else real_missing(self, python),
     )
     out = tmp_path / "results"
     argv = ["--quick", "--scenarios", "json", "--servers", "blazeasgi-native,robyn", "--output", str(out)]
@@ -582,6 +689,25 @@ def test_runner_end_to_end_with_fake_wrk(
     assert data["machine"]["cores"] and data["settings"]["quick"] is True
     assert "| blazeasgi-native |" in (out / "results.md").read_text()
     assert len(wrk_calls(fake_wrk)) == 3  # warm-up + 2 runs
+
+
+def test_runner_starts_a_server_with_the_python_given(
+    fake_wrk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import runner
+
+    log = tmp_path / "python.log"
+    other = tmp_path / "python"
+    other.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {sys.executable} "$@"\n')
+    other.chmod(0o755)
+    out = tmp_path / "results"
+    argv = ["--quick", "--scenarios", "json", "--servers", "blazeasgi-native", "--output", str(out)]
+    assert runner.main([*argv, "--no-charts", "--python", f"blazeasgi-native={other}"]) == 0
+    assert "-m blazeasgi benchmarks.apps.hello_native:app" in log.read_text()
+    data = json.loads((out / "results.json").read_text())
+    recorded = data["machine"]["interpreters"]["blazeasgi-native"]
+    assert recorded["executable"] == str(other) and recorded["packages"]["blazeasgi"]
+    assert f"blazeasgi-native ran on {other}" in (out / "results.md").read_text()
 
 
 # -- TechEmpower: clamping, templates, the verifier -----------------------------------------------------
