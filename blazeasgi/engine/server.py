@@ -17,6 +17,7 @@ from ..errors import BlazeasgiError
 from ..tls import SHUTDOWN_TIMEOUT as TLS_SHUTDOWN_TIMEOUT
 from ..tls import ServerTLS, load_tls
 from . import http2
+from .accepting import Listener
 from .exchange import Exchange
 from .serverstate import ConnectionFactory, Dispatch, LiveWebSocket, ServerState
 from .tasks import HANDLER_PATH
@@ -75,7 +76,7 @@ class Server:
         #: Called once config.max_requests requests have started: by default this
         #: server drains and stops; a worker asks its master for a replacement.
         self.on_max_requests = on_max_requests or self.request_stop
-        self._servers: list[asyncio.AbstractServer] = []
+        self._listeners: list[Listener] = []
         self._stop: asyncio.Event | None = None
         self._tick: asyncio.TimerHandle | None = None
         self.state: ServerState | None = None
@@ -110,11 +111,9 @@ class Server:
                 defer_accept(sock, self.config.head_timeout)
                 protocol = ConnectionFactory(state, sock.getsockname())
                 # The extra handles listen on duplicates of the socket (see acceptors).
-                for listener in [sock, *(sock.dup() for _ in range(handles - 1))]:
-                    server = await loop.create_server(
-                        protocol, sock=listener, backlog=self.config.backlog, **secure
-                    )
-                    self._servers.append(server)
+                listener = Listener(loop, sock, protocol, {"backlog": self.config.backlog, **secure}, handles)
+                self._listeners.append(listener)
+                await listener.start()
             if install_signal_handlers:
                 self._install_signal_handlers(loop)
             self._schedule_tick()
@@ -163,13 +162,13 @@ class Server:
             # step later, and that step fails silently once the server is closed:
             # the connection is dropped, its request reset (seen under SIGHUP
             # rotation). Stop accepting first, let those steps run, then close.
-            for server in self._servers:
+            for server in self._servers():
                 for sock in server.sockets if isinstance(server, asyncio.Server) else ():
                     state.loop.remove_reader(sock.fileno())
             for _ in range(2):
                 await asyncio.sleep(0)
-        for server in self._servers:
-            server.close()
+        for listener in self._listeners:
+            listener.close()
         for ws in list(state.websockets):
             ws.shutdown()
         deadline = state.loop.time() + self.config.graceful_shutdown_timeout
@@ -204,8 +203,16 @@ class Server:
         if self._tick is not None:
             self._tick.cancel()
         state.runners.close()
-        for server in self._servers:
-            await server.wait_closed()
+        for listener in self._listeners:
+            await listener.wait_closed()
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """One per listening socket: its handles (see engine/accepting.py)."""
+        return tuple(self._listeners)
+
+    def _servers(self) -> list[asyncio.AbstractServer]:
+        return [server for listener in self._listeners for server in listener.servers]
 
     # -- the tick: Date header and timeouts, once a second ---------------------------------
     def _schedule_tick(self) -> None:
@@ -237,6 +244,8 @@ class Server:
         for conn in list(state.connections):
             conn.sweep(now, keep_alive, head_timeout)
         state.runners.trim()
+        for listener in self._listeners:
+            listener.settle()
         self._schedule_tick()
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from blazeasgi.engine.accepting import MAX_HANDLES, queued
 from blazeasgi.engine.server import UVLOOP_ACCEPTORS, acceptors
 
 from ..conftest import RunningServer
@@ -41,7 +42,9 @@ class PassCounter:
             self.loop.call_soon(self._tick)
 
 
-def burst_app(blocking: threading.Event, release: threading.Event, seen: list[int]) -> Any:
+def burst_app(
+    blocking: threading.Event, release: threading.Event, seen: list[int], burst: int = BURST
+) -> Any:
     counter: list[PassCounter] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -55,7 +58,7 @@ def burst_app(blocking: threading.Event, release: threading.Event, seen: list[in
             release.wait(10)
         else:
             seen.append(counter[0].passes)
-            if len(seen) == BURST:
+            if len(seen) == burst:
                 counter[0].running = False
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
@@ -63,16 +66,18 @@ def burst_app(blocking: threading.Event, release: threading.Event, seen: list[in
     return app
 
 
-def test_a_burst_of_connections_is_taken_in_within_two_passes(serve: Callable[..., RunningServer]) -> None:
+def hold_and_burst(serve: Callable[..., RunningServer], burst: int) -> tuple[RunningServer, list[int]]:
+    """Hold the server's loop, connect ``burst`` clients with a request each, let go:
+    the loop pass (counted from the hold) in which each request was answered."""
     blocking, release = threading.Event(), threading.Event()
     seen: list[int] = []
-    srv = serve(burst_app(blocking, release, seen), lifespan="off")
+    srv = serve(burst_app(blocking, release, seen, burst), lifespan="off")
     blocker = srv.connect()
     blocker.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
     assert blocking.wait(5)
     clients = []
     try:
-        for _ in range(BURST):  # connected by the kernel while the loop is held
+        for _ in range(burst):  # connected by the kernel while the loop is held
             sock = srv.connect()
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             clients.append(sock)
@@ -85,10 +90,57 @@ def test_a_burst_of_connections_is_taken_in_within_two_passes(serve: Callable[..
         release.set()
         for sock in [blocker, *clients]:
             sock.close()
+    assert len(seen) == burst
+    return srv, seen
+
+
+def test_a_burst_of_connections_is_taken_in_within_two_passes(serve: Callable[..., RunningServer]) -> None:
+    _, seen = hold_and_burst(serve, BURST)
     # Every request is answered in the pass that reads it; one accept per pass
     # spreads the burst over BURST passes (and more: reading starts a pass later).
     assert len(seen) == BURST
     assert max(seen) - min(seen) <= 2, seen
+
+
+#: More than GROW_AT: the accept queue is deep enough for the socket to add handles.
+BIG_BURST = 300
+
+
+def test_a_big_burst_grows_the_handles_and_goes_in_within_a_few_passes(
+    serve: Callable[..., RunningServer],
+) -> None:
+    # 8 handles alone take 300 connections in over 38 passes; under load each pass
+    # is longer than the last (wrk at 5,000 connections: timeouts at 8 s). With
+    # the probe the socket grows to MAX_HANDLES, and the burst goes in at once.
+    srv, seen = hold_and_burst(serve, BIG_BURST)
+    assert max(seen) - min(seen) <= 6, sorted(seen)
+    (listener,) = srv.server.listeners
+    if listener.base > 1:  # uvloop: grown, then back to the base once the queue stays short
+        assert listener.handles == MAX_HANDLES
+        deadline = time.monotonic() + 5
+        while listener.handles > listener.base and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listener.handles == listener.base == UVLOOP_ACCEPTORS
+        # and the socket still serves
+        with srv.connect() as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_the_accept_queue_length_is_read_on_linux() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        if queued(sock) is None:
+            pytest.skip("TCP_INFO on a listening socket is Linux's")
+        clients = [socket.create_connection(sock.getsockname()) for _ in range(3)]
+        try:
+            assert queued(sock) == 3
+            sock.accept()[0].close()
+            assert queued(sock) == 2
+        finally:
+            for client in clients:
+                client.close()
 
 
 def test_uvloop_listens_with_several_handles() -> None:
