@@ -32,7 +32,7 @@ logger = logging.getLogger("blazeasgi.error")
 
 #: Connections waiting in the accept queue that make a socket grow its handles.
 GROW_AT = 128
-#: Ticks without a burst after which the extra handles go even with a long queue.
+#: Ticks after which the extra handles go even if the queue is still long.
 SETTLE_TICKS = 2
 #: Listening handles per socket at most (each is a file descriptor).
 MAX_HANDLES = 128
@@ -79,8 +79,6 @@ class Listener:
         self.options = options
         self.base = base
         self.servers: list[asyncio.AbstractServer] = []
-        #: Bursts seen (the queue longer than GROW_AT).
-        self.bursts = 0
         #: A long queue grows the handles: once, until a tick finds it short again.
         self._armed = True
         self._grown_ticks = 0
@@ -99,19 +97,21 @@ class Listener:
             self.loop.add_reader(probe.fileno(), self._on_waiting)
 
     async def _listen(self, listener: socket.socket) -> None:
-        server = await self.loop.create_server(self.factory, sock=listener, **self.options)
+        try:
+            server = await self.loop.create_server(self.factory, sock=listener, **self.options)
+        except BaseException:
+            if listener is not self.sock:  # a duplicate of ours: not left open
+                listener.close()
+            raise
         self.servers.append(server)
         if self._closed:  # closed while this one was being set up
             server.close()
 
     def _on_waiting(self) -> None:
         probe = self._probe
-        if probe is None:
-            return
-        if not self._armed or (queued(probe) or 0) <= GROW_AT:
+        if probe is None or not self._armed or (queued(probe) or 0) <= GROW_AT:
             return
         self._armed = False
-        self.bursts += 1
         if not self._growing and not self._closed and len(self.servers) < MAX_HANDLES:
             self._growing = True
             self.loop.create_task(self._grow())
