@@ -186,6 +186,10 @@ class MockTransport:
     def abort(self) -> None:
         self.close()
 
+    def can_write_eof(self) -> bool:
+        return False  # as over TLS: transports.linger closes at once
+
+
     def set_protocol(self, protocol: Any) -> None:  # the h2c hand-over
         self.protocol = protocol
 

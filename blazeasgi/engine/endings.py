@@ -31,6 +31,7 @@ from .connwrites import ConnectionWrites
 from .errors import AppError, ProtocolError, log_failure, log_unfinished
 from .exchange import Exchange
 from .http11 import error_response
+from .transports import linger as linger_close
 from .transports import unread_bytes
 
 access_logger = logging.getLogger("blazeasgi.access")
@@ -93,13 +94,16 @@ class ConnectionEndings(ConnectionWrites):
         if self._access_log:
             self._log_access(ex)
         if not ex.keep_alive:
-            self.close()
+            if ex.body_complete:
+                self.close()
+            else:  # the client may still be sending the body
+                self.close(linger=True)
             return
         if not ex.body_complete:
             # An unread body must not be parsed as the next request: skip it, or
             # close (Exchange.unread_body_closes decided which when it answered).
             if ex.unread_body_closes():
-                self.close()
+                self.close(linger=True)
                 return
             ex.skip_unread_body()
             self.body_consumed()
@@ -146,7 +150,10 @@ class ConnectionEndings(ConnectionWrites):
         self._pending_error = None
         if not self.closed:
             self.transport.write(error_response(error.status, error.message, head=head))
-        self.close()
+        # Bad input may go on arriving after the error (the rest of a malformed
+        # head or body): read on, so a reset does not discard the error unread. A
+        # head that timed out (408) has a client sending nothing worth waiting for.
+        self.close(linger=error.status != 408)
 
     def _head_in_progress(self) -> bool:
         """Whether the request head being parsed is a HEAD's (for an error answering it).
@@ -183,6 +190,8 @@ class ConnectionEndings(ConnectionWrites):
         sweep(self, now, keep_alive, head_timeout)
 
     def eof_received(self) -> bool | None:
+        if self.closed:  # lingering (close): the client's FIN ends it
+            return False
         # The client sent FIN. Requests it completed before are still answered
         # (the write side stays open for a half-closing client), but a handler
         # waiting for more body or for the disconnect learns it now, as under
@@ -202,14 +211,20 @@ class ConnectionEndings(ConnectionWrites):
         """The server drains (HTTP/2 sends GOAWAY here): HTTP/1.1 has nothing to
         announce, its responses carry Connection: close from now on."""
 
-    def close(self) -> None:
-        """Close once everything written so far (batched responses too) is sent."""
+    def close(self, linger: bool = False) -> None:
+        """Close once everything written so far (batched responses too) is sent.
+
+        ``linger``: the client may not have finished sending (transports.linger).
+        """
         self._read_closed = True
         if not self.closed:
             if self.batch:
                 self.flush_batch()
             self.closed = self.info.closed = True
-            self.transport.close()
+            if linger:
+                linger_close(self.transport, self.loop)
+            else:
+                self.transport.close()
 
     # -- the connection leaves HTTP/1.1 ----------------------------------------------------
     # For HTTP/2: by ALPN, or by its preface as a cleartext connection's first bytes

@@ -30,7 +30,7 @@ from .h2limits import (
     MAX_STREAMS_PER_CONNECTION,
     time_requests,
 )
-from .transports import drain_writes, release_drained, unread_bytes
+from .transports import drain_writes, linger, release_drained, unread_bytes
 
 if TYPE_CHECKING:
     from .h2exchange import H2Exchange
@@ -136,6 +136,8 @@ class H2Socket(asyncio.Protocol):
 
     # -- closing ---------------------------------------------------------------------------
     def eof_received(self) -> bool | None:
+        if self.closed:  # lingering (close): the client's FIN ends it
+            return False
         for ex in list(self.streams.values()):
             ex.reset = True
             ex.client_lost()
@@ -183,7 +185,10 @@ class H2Socket(asyncio.Protocol):
             self.codec.close(NO_ERROR, self._last_stream)
         self.flush_now()
         self.closed = self.info.closed = True
-        self.transport.close()
+        # The client may still send (a WINDOW_UPDATE, its SETTINGS ACK, a stream
+        # it opened before our GOAWAY reached it): a plain close would reset the
+        # connection, which can discard our last responses in the client's kernel.
+        linger(self.transport, self.loop)
 
     def is_idle(self) -> bool:
         return not self.streams and not self.codec.has_pending_send() and not self.unread_bytes()

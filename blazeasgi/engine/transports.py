@@ -75,6 +75,37 @@ async def drain_writes(conn: Writer, waiters: list[asyncio.Future[None]]) -> Non
         raise ClientDisconnected("client disconnected")
 
 
+#: How long a connection closed with linger() reads on for the client's FIN.
+LINGER_SECONDS = 1.0
+
+
+def linger(transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    """Close ``transport`` without losing what was written to it (RFC 9112 §9.6).
+
+    Closing a socket whose receive buffer holds unread bytes, or that receives
+    more after, makes the kernel answer with a reset, and a reset can reach the
+    client before it has read the last response (an HTTP/2 client's
+    WINDOW_UPDATE or SETTINGS ACK crossing our GOAWAY; an HTTP/1.1 client still
+    sending the body of a request answered 400). So: half-close once the writes
+    are flushed, keep reading (the protocol drops what comes), and close at the
+    client's FIN (the protocol's eof_received returns False) or after
+    LINGER_SECONDS. TLS has no half-close: it closes at once, as before.
+    """
+    if transport.is_closing():
+        return
+    if not transport.can_write_eof():
+        transport.close()
+        return
+    try:
+        transport.write_eof()
+    except OSError:  # the client is gone already (asyncio: ENOTCONN after a reset)
+        transport.close()
+        return
+    if not transport.is_reading():
+        transport.resume_reading()  # the FIN is seen only while reading
+    loop.call_later(LINGER_SECONDS, transport.close)
+
+
 def unread_bytes(transport: asyncio.Transport | None) -> int:
     """Bytes received on ``transport``'s socket that the loop has not read yet (0 if
     unknown). A system call: for the sweep and the shutdown, never per request."""

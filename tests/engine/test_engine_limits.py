@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import time
 from typing import Any
 
 import pytest
 
 from blazeasgi import App, Request, Response
+from blazeasgi.engine.transports import LINGER_SECONDS
 
 from ..conftest import MockConnection
 from ..helpers.http import (
@@ -22,6 +25,7 @@ from ..helpers.http import (
     n_responses,
     parse_all,
     pump,
+    wait_for,
 )
 
 #: Closed loops collected after each test, in this thread (conftest.collect_garbage).
@@ -323,6 +327,36 @@ def test_parse_error_over_socket(serve, data: bytes, status: int) -> None:
         resp = client.response()
         assert resp.status == status and resp.closes
         assert client.is_closed()
+
+
+def test_error_close_reads_on_until_the_client_stops_sending(serve) -> None:
+    """After an error that closes, the client may still be sending (the rest of a
+    malformed request). The server half-closes and drops what comes, so those bytes
+    meet no reset, which could discard the error unread (RFC 9112 §9.6). It closes
+    at the client's FIN."""
+    srv = serve(app, max_body_size=100)
+    with srv.connect(timeout=3) as sock:
+        client = Client(sock)
+        client.send(post_head("/read", b"Content-Length: 1000000\r\n"))
+        resp = client.response()
+        assert resp.status == 413 and resp.closes
+        assert client.is_closed()  # the server's FIN
+        for _ in range(3):  # a closed socket would answer the first with a reset
+            sock.sendall(b"x" * 10_000)
+            time.sleep(0.1)
+        assert len(srv.state.connections) == 1  # still reading, until the client is done
+        sock.shutdown(socket.SHUT_WR)
+        assert wait_for(lambda: not srv.state.connections, timeout=2)
+
+
+def test_error_close_ends_without_the_clients_fin(serve) -> None:
+    """A client that neither stops sending nor closes is cut off after
+    LINGER_SECONDS; the connection is not held open by it."""
+    srv = serve(app)
+    with srv.connect(timeout=3) as sock:
+        sock.sendall(b"hello\r\n\r\n")
+        assert Client(sock).response().status == 400
+        assert wait_for(lambda: not srv.state.connections, timeout=LINGER_SECONDS + 1.5)
 
 
 @pytest.mark.parametrize(

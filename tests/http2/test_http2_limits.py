@@ -10,18 +10,19 @@ budget) are in test_http2.py.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 
 import h2.exceptions
 import pytest
-from hyperframe.frame import DataFrame
+from hyperframe.frame import DataFrame, PingFrame
 
 from blazeasgi.engine import h2limits, http2
 
 from ..apps import h2_apps
 from ..conftest import RunningServer
-from ..h2client import H2Client, responsive
+from ..h2client import H2Client, responsive, wait_for
 
 pytestmark = pytest.mark.skipif(not http2.AVAILABLE, reason="zttp (the HTTP/2 codec) is not installed")
 
@@ -83,6 +84,13 @@ def test_highest_stream_id_ends_the_connection_gracefully(serve: Serve) -> None:
     client.until(lambda: client.closed)
     assert client.goaway is not None
     assert (client.goaway.error_code, client.goaway.last_stream_id) == (NO_ERROR, last)
+    # Frames the client sends meanwhile (here a PING) meet a half-closed socket that
+    # still reads, not a reset, which could discard the response unread.
+    for _ in range(3):
+        client.sock.sendall(PingFrame(0, b"12345678").serialize())
+        time.sleep(0.1)
+    client.sock.shutdown(socket.SHUT_WR)
+    wait_for(lambda: not server.state.connections, timeout=2)
     assert responsive(server)
 
 
