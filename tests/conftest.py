@@ -189,7 +189,6 @@ class MockTransport:
     def can_write_eof(self) -> bool:
         return False  # as over TLS: transports.linger closes at once
 
-
     def set_protocol(self, protocol: Any) -> None:  # the h2c hand-over
         self.protocol = protocol
 
