@@ -1,7 +1,7 @@
 """Instructions per request of the engine (benchmarks/micro.py) under callgrind.
 
     python -m benchmarks.callgrind [native|asgi|starlette|fastapi] [--close | --each] [--browser]
-        [--small N] [--large N]
+        [--suspend] [--small N] [--large N]
     python -m benchmarks.callgrind --parse httptools|httptools-bare|zttp|zttp-event [--browser] ...
 
 Runs ``benchmarks.micro`` twice under ``valgrind --tool=callgrind`` (N small and N
@@ -9,7 +9,9 @@ large requests) and prints (Collected(large) - Collected(small)) / (large - smal
 the start-up, import and warm-up costs cancel out. Instruction counts are stable on
 a shared, noisy host where wall-clock figures are not; compare pure and compiled
 builds with it (``BLAZEASGI_PURE=1`` forces the pure-Python modules).
-``--browser`` sends a browser-sized request instead of wrk's; ``--parse`` counts
+``--browser`` sends a browser-sized request instead of wrk's; ``--suspend`` asks for
+a route whose handler awaits once (with ``--each``: the cost of the hand-off to a
+task, against ``BLAZEASGI_TASKS=task``); ``--parse`` counts
 the HTTP/1.1 parse alone (micro.parser_for says what each parser's count covers).
 
 ``--one N`` is the child mode: run micro once with N requests under uvloop.
@@ -30,6 +32,8 @@ def child(kind: str, n: int, mode: str, request_flags: list[str]) -> None:
     from benchmarks import micro
 
     request = micro.BROWSER_REQUEST if "--browser" in request_flags else micro.REQUEST
+    if "--suspend" in request_flags:  # the handler suspends once (the task hand-off)
+        request = request.replace(b"GET / ", b"GET /suspend ", 1)
     if "--parse" in request_flags:
         micro.run_parse(kind, n, request)
     elif mode == "--close":
@@ -60,7 +64,7 @@ def main(argv: list[str]) -> None:
     kind = argv[0] if argv and not argv[0].startswith("-") else "native"
     # --parse PARSER: the parser is the kind (the child gets it first, then a bare
     # --parse); --browser: the browser-sized request.
-    request_flags = [flag for flag in ("--browser", "--parse") if flag in argv]
+    request_flags = [flag for flag in ("--browser", "--parse", "--suspend") if flag in argv]
     if "--parse" in argv and "--one" not in argv:
         kind = argv[argv.index("--parse") + 1]
     # --close: a new connection per request; --each: the loop run until each is

@@ -1,6 +1,8 @@
 """Raw ASGI app (no framework): the seed's hello world with five security headers,
 plus the other scenarios' routes (see common.py). The same code for every ASGI server."""
 
+import asyncio
+
 from .common import CHUNK, CHUNKS, HELLO, MESSAGE, PLAINTEXT, dumps
 
 HEADERS = [
@@ -76,6 +78,10 @@ async def app(scope, receive, send):
         return
     path = scope["path"]
     if path == "/":
+        await send(START)
+        await send(BODY)
+    elif path == "/suspend":  # after one suspension, as a handler awaiting I/O
+        await asyncio.sleep(0)
         await send(START)
         await send(BODY)
     elif path == "/plaintext":

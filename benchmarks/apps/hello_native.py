@@ -1,6 +1,8 @@
 """Native blazeasgi: the seed's hello world with five security headers, plus the other
 scenarios' routes (see common.py)."""
 
+import asyncio
+
 from blazeasgi import App, Request, Response, StreamingResponse
 
 from .common import CHUNK, CHUNKS, HELLO, MESSAGE, PLAINTEXT, SECURITY_HEADERS, dumps
@@ -10,6 +12,14 @@ app = App()
 
 @app.get("/")
 def hello(request: Request) -> Response:
+    return Response(HELLO, headers=SECURITY_HEADERS, media_type="text/plain")
+
+
+@app.get("/suspend")
+async def suspend(request: Request) -> Response:
+    """Hello world after one suspension (as a handler awaiting I/O): the hand-off
+    between the engine and a task (benchmarks.callgrind --suspend)."""
+    await asyncio.sleep(0)
     return Response(HELLO, headers=SECURITY_HEADERS, media_type="text/plain")
 
 
