@@ -191,11 +191,11 @@ class Server:
             for conn in list(state.connections):
                 if conn.is_idle():
                     conn.close()
+        # A connection closed already and lingering (transports.linger) owes nothing.
+        unfinished = sum(not conn.closed for conn in state.connections) + len(state.websockets)
+        if unfinished:
+            logger.warning("Graceful shutdown timed out; closing %d connection(s)", unfinished)
         if state.connections or state.websockets:
-            logger.warning(
-                "Graceful shutdown timed out; closing %d connection(s)",
-                len(state.connections) + len(state.websockets),
-            )
             for conn in list(state.connections):
                 conn.transport.abort()
             for ws in list(state.websockets):

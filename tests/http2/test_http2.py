@@ -373,6 +373,23 @@ def test_graceful_shutdown_goaway_and_in_flight_streams_finish(serve: Serve) -> 
     assert client.closed
 
 
+def test_shutdown_does_not_count_a_lingering_connection_as_unfinished(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An idle connection is closed at shutdown with linger (engine.transports): it
+    reads on for the client's FIN. A client that never closes it is cut off when
+    the grace ends, without a warning that a connection was unfinished."""
+    caplog.set_level(logging.WARNING, logger="blazeasgi.error")
+    server = serve(h2_apps.asgi_app, graceful_shutdown_timeout=0.5)
+    client = h2c(server)
+    assert client.get("/").status == 200
+    server.loop.call_soon_threadsafe(server.server.request_stop)
+    client.until(lambda: client.closed)  # GOAWAY, then the server's FIN
+    assert client.goaway is not None and client.goaway.error_code == NO_ERROR
+    wait_for(server.loop.is_closed, timeout=3)  # the server has stopped
+    assert "Graceful shutdown timed out" not in caplog.text
+
+
 def test_stream_after_goaway_is_refused(serve: Serve) -> None:
     server = serve(h2_apps.asgi_app)
     client = h2c(server)
