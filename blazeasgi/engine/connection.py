@@ -27,7 +27,7 @@ from .conninfo import ConnectionInfo, address
 from .connstate import PIPELINE_HIGH_WATER
 from .errors import ProtocolError
 from .exchange import Exchange
-from .fieldnames import LAST_LOWERED, LAST_NAMES, lowered_name
+from .fieldnames import LAST_LOWERED, LAST_NAMES, LAST_SPECIAL, lowered_name
 from .framing import (
     VALID_HOSTS,
     UpgradeBody,
@@ -245,8 +245,10 @@ class HTTPConnection(RequestChecks):
         i = len(headers)
         if i < len(LAST_NAMES) and LAST_NAMES[i] == name:
             name = LAST_LOWERED[i]
+            special = LAST_SPECIAL[i]
         else:
-            name = lowered_name(name, i)
+            name = lowered_name(name, i, _SPECIAL_HEADERS)
+            special = name in _SPECIAL_HEADERS
         # llhttp keeps trailing OWS (SP, HTAB); RFC 9110 §5.5 drops it. One int compare
         # lets through every value that cannot end so: compiled, "value[-1] in
         # frozenset" boxed the int and hashed it; pure, the compare is cheaper too.
@@ -254,7 +256,7 @@ class HTTPConnection(RequestChecks):
             value = value.rstrip(b" \t")
         headers.append((name, value))
         self._head_budget -= len(name) + len(value) + 4
-        if name in _SPECIAL_HEADERS or self._head_budget < 0:
+        if special or self._head_budget < 0:
             if self._reading is not None:
                 # A trailer field of a chunked body: bounded by the budget, but it
                 # never steers framing (RFC 9112 §7.1.2); on_message_complete drops it.

@@ -145,7 +145,9 @@ class App:
 
     # -- the hot path ---------------------------------------------------------------------
     def dispatch(self, ex: Exchange) -> Coroutine[Any, Any, None] | None:
-        if ex.upgrade is not None and self._websockets is not None:
+        # The App's own field first: ex.upgrade is a compiled Exchange's, a
+        # descriptor call from here.
+        if self._websockets is not None and ex.upgrade is not None:
             # Before HTTP routes, so a WebSocket route may share a path with a GET.
             session = self._websockets.dispatch(ex, unquote(ex.path.decode("ascii")))
             if session is not None:
