@@ -38,7 +38,12 @@ from types import ModuleType
 #: Pure 46.4k / 63.7k; connection alone 38.2k / 54.9k; exchange alone 45.4k /
 #: 65.3k (ASGI slower: the pure adapter reaches a compiled Exchange through
 #: wrappers); both 32.2k / 51.7k; with the adapter 32.2k / 40.9k. Adding http11
-#: and tasks as well measured 32.5k / 41.2k: no gain, so they stay Python.
+#: and tasks as well measured 32.5k / 41.2k: no gain then. Measured again on
+#: 2026-12-04 (native / ASGI, then with a handler that awaits once, --each
+#: --suspend): tasks, with its hot names bound Final, is even on hello and saves
+#: 8% on the handler that suspends (75.2k -> 69.3k native): compiled. http11 saves
+#: ASGI 0.9k but costs native 0.4k (the native Response reads a compiled
+#: ResponseHead through descriptors): it stays Python.
 #: The native interface (blazeasgi/native/) stays Python, by semantics and measure:
 #: native.app compiled with routing gains 1.8k (32.2k -> 30.5k), but a compiled App
 #: admits no Python subclass ("interpreted classes cannot inherit from compiled":
@@ -61,6 +66,7 @@ MODULES = (
     "blazeasgi.engine.responseext",
     "blazeasgi.engine.exchange",
     "blazeasgi.engine.transports",
+    "blazeasgi.engine.tasks",
     # H2Exchange subclasses Exchange: a compiled class admits only compiled subclasses.
     "blazeasgi.engine.h2exchange",
     "blazeasgi.engine.h2fields",

@@ -36,7 +36,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+from typing import Any, Final
 
 logger = logging.getLogger("blazeasgi.error")
 
@@ -67,6 +67,13 @@ except ImportError:  # pragma: no cover - a CPython without them: the fallback
 _current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = (
     _current_tasks_any if isinstance(_current_tasks_any, dict) else {}
 )
+# The same, bound once for RunnerPool._start: compiled, a Final name is a C static
+# where a module global is a dict look-up at every use (_internals_misfit and its
+# tests use the globals, not these).
+_CURRENT: Final = _current_tasks
+_ENTER: Final = _enter_task
+_LEAVE: Final = _leave_task
+_COPY_CONTEXT: Final = contextvars.copy_context
 
 #: Called once with (result, None) or (None, exception) when a coroutine ends.
 DoneCallback = Callable[[Any, BaseException | None], None]
@@ -247,29 +254,32 @@ class RunnerPool:
                 self.spare = _Runner(self)
             return
         runner = idle[-1]
-        ctx = contextvars.copy_context()
+        ctx = _COPY_CONTEXT()
         loop, task = self.loop, runner.task
         # Protocol callbacks run outside any task; a caller inside one (a handler
         # ending in a runner starts the connection's next; a test driving the
         # protocol by hand) gets its task back afterwards.
-        outer = _current_tasks.get(loop)  # what current_task() reads, minus a call
+        outer = _CURRENT.get(loop)  # what current_task() reads, minus a call
         if outer is not None:
-            _leave_task(loop, outer)
-        _enter_task(loop, task)
+            _LEAVE(loop, outer)
+        _ENTER(loop, task)
         try:
             first = ctx.run(coro.send, None)
-        except BaseException as exc:
-            _leave_task(loop, task)
+        except StopIteration as stop:  # apart: compiled, a typed catch is cheaper
+            _LEAVE(loop, task)
             if outer is not None:
-                _enter_task(loop, outer)
-            if isinstance(exc, StopIteration):
-                on_done(exc.value, None)
-            else:
-                on_done(None, exc)
+                _ENTER(loop, outer)
+            on_done(stop.value, None)
             return
-        _leave_task(loop, task)
+        except BaseException as exc:
+            _LEAVE(loop, task)
+            if outer is not None:
+                _ENTER(loop, outer)
+            on_done(None, exc)
+            return
+        _LEAVE(loop, task)
         if outer is not None:
-            _enter_task(loop, outer)
+            _ENTER(loop, outer)
         if idle and idle[-1] is runner:
             idle.pop()
         else:  # pragma: no cover - the step itself borrowed runners
