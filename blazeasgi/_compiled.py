@@ -41,7 +41,8 @@ from types import ModuleType
 #: and tasks as well measured 32.5k / 41.2k: no gain then. Measured again on
 #: 2026-12-04 (native / ASGI, then with a handler that awaits once, --each
 #: --suspend): tasks, with its hot names bound Final, is even on hello and saves
-#: 8% on the handler that suspends (75.2k -> 69.3k native): compiled. http11 saves
+#: 9% on the handler that suspends (75.2k -> 68.3k native, 71.5k -> 64.8k ASGI):
+#: compiled. http11 saves
 #: ASGI 0.9k but costs native 0.4k (the native Response reads a compiled
 #: ResponseHead through descriptors): it stays Python.
 #: The native interface (blazeasgi/native/) stays Python, by semantics and measure:
