@@ -94,10 +94,7 @@ class ConnectionEndings(ConnectionWrites):
         if self._access_log:
             self._log_access(ex)
         if not ex.keep_alive:
-            if ex.body_complete:
-                self.close()
-            else:  # the client may still be sending the body
-                self.close(linger=True)
+            self.close(linger=not ex.body_complete)  # the client may still be sending it
             return
         if not ex.body_complete:
             # An unread body must not be parsed as the next request: skip it, or

@@ -187,7 +187,7 @@ class H2Socket(asyncio.Protocol):
         self.closed = self.info.closed = True
         # The client may still send (a WINDOW_UPDATE, its SETTINGS ACK, a stream
         # it opened before our GOAWAY reached it): a plain close would reset the
-        # connection, which can discard our last responses in the client's kernel.
+        # connection and drop what our kernel has not sent yet of the last responses.
         linger(self.transport, self.loop)
 
     def is_idle(self) -> bool:

@@ -82,14 +82,16 @@ LINGER_SECONDS = 1.0
 def linger(transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
     """Close ``transport`` without losing what was written to it (RFC 9112 §9.6).
 
-    Closing a socket whose receive buffer holds unread bytes, or that receives
-    more after, makes the kernel answer with a reset, and a reset can reach the
-    client before it has read the last response (an HTTP/2 client's
-    WINDOW_UPDATE or SETTINGS ACK crossing our GOAWAY; an HTTP/1.1 client still
-    sending the body of a request answered 400). So: half-close once the writes
-    are flushed, keep reading (the protocol drops what comes), and close at the
-    client's FIN (the protocol's eof_received returns False) or after
-    LINGER_SECONDS. TLS has no half-close: it closes at once, as before.
+    Closing a socket whose receive buffer holds unread bytes makes the kernel
+    reset the connection and drop what it has not sent yet of the last response
+    (bytes arriving after the close are answered with a reset too). The client
+    may well still be sending: an HTTP/2 client's WINDOW_UPDATE or SETTINGS ACK
+    crossing our GOAWAY, an HTTP/1.1 client's body of a request answered 400 or
+    413. (Seen in CI: an HTTP/2 client got the GOAWAY but never the response
+    written before it.) So: half-close once the writes are flushed, keep reading
+    (the protocol drops what comes), and close at the client's FIN (the
+    protocol's eof_received returns False) or after LINGER_SECONDS. TLS has no
+    half-close: it closes at once, as before.
     """
     if transport.is_closing():
         return
