@@ -40,10 +40,10 @@ from typing import Any, Final
 
 logger = logging.getLogger("blazeasgi.error")
 
-# The direct path lends a connection's host task to a coroutine stepped outside
-# it, through three asyncio internals: _enter_task/_leave_task (what Task.__step
-# calls around each step) and _current_tasks, the per-loop dict current_task()
-# reads. They have had this shape from 3.7 to 3.13; a version that keeps the
+# The direct path lends a runner task to a coroutine stepped outside it, through
+# one asyncio internal: _current_tasks, the per-loop dict that current_task()
+# reads and that _enter_task/_leave_task (what Task.__step calls around each
+# step) write. It has had this shape from 3.7 to 3.13; a version that keeps the
 # current task elsewhere (C thread state) would break anyio's current_task()
 # without an error. So the shape is checked at import (_internals_misfit, below)
 # and the engine falls back to a Task per request (TaskPerRequest) when it does
@@ -52,27 +52,18 @@ try:
     from asyncio.tasks import (  # type: ignore[attr-defined]
         _current_tasks as _current_tasks_any,
     )
-    from asyncio.tasks import _enter_task, _leave_task
-except ImportError:  # pragma: no cover - a CPython without them: the fallback
+except ImportError:  # pragma: no cover - a CPython without it: the fallback
     _current_tasks_any = None
 
-    def _enter_task(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
-        raise RuntimeError("asyncio has no _enter_task")
 
-    def _leave_task(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
-        raise RuntimeError("asyncio has no _leave_task")
-
-
-#: The dict asyncio.current_task() reads; read directly it saves a Python call.
+#: The dict asyncio.current_task() reads; written directly it saves two calls.
 _current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = (
     _current_tasks_any if isinstance(_current_tasks_any, dict) else {}
 )
 # The same, bound once for RunnerPool._start: compiled, a Final name is a C static
 # where a module global is a dict look-up at every use (_internals_misfit and its
-# tests use the globals, not these).
+# tests use the global, not this).
 _CURRENT: Final = _current_tasks
-_ENTER: Final = _enter_task
-_LEAVE: Final = _leave_task
 _COPY_CONTEXT: Final = contextvars.copy_context
 
 #: Called once with (result, None) or (None, exception) when a coroutine ends.
@@ -88,58 +79,121 @@ class Suspended:
         self.count = 0
 
 
-class _Resume:
-    """Awaited by a runner task: keeps driving a suspended ``coro`` in ``ctx``."""
+class _Paused:
+    """What a stepper yields once its handler has ended (it then waits for the next)."""
 
-    __slots__ = ("coro", "ctx", "first", "on_done", "suspended")
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield self
+
+
+_PAUSED: Final = _Paused()
+
+
+class _Stepper:
+    """Runs handler coroutines one after another inside a coroutine that never ends.
+
+    A coroutine driven with ``send`` reports its end by raising StopIteration,
+    and catching that cost about 3.6k instructions a request compiled (the
+    traceback entry and exception state mypyc keeps for a caught exception):
+    more than a tenth of a raw ASGI request. ``_step_through`` awaits each
+    handler instead (``await`` ends through PyIter_Send, with no exception) and
+    then yields ``_PAUSED``, so the caller's ``send`` returns normally: the
+    handler's outcome is in ``value`` and ``exc``. A handler that suspends
+    suspends the stepper with it; the stepper then goes to a runner, and back to
+    the pool's spares when the handler ends.
+    """
+
+    __slots__ = ("coro", "driver", "exc", "send", "value")
+
+    def __init__(self) -> None:
+        self.coro: Any = None
+        self.value: Any = None
+        self.exc: BaseException | None = None
+        self.driver = _step_through(self)
+        self.send = self.driver.send  # bound once: a bound method per step otherwise
+
+    def outcome(self) -> tuple[Any, BaseException | None]:
+        """The ended handler's (result, exception), forgotten here."""
+        value, exc = self.value, self.exc
+        self.value = self.exc = None
+        return value, exc
+
+
+async def _step_through(stepper: _Stepper) -> None:
+    while True:
+        coro = stepper.coro
+        stepper.coro = None
+        try:
+            stepper.value = await coro
+        except GeneratorExit:  # closed with its handler (the runner task destroyed)
+            raise
+        except BaseException as exc:
+            stepper.exc = exc
+        del coro
+        await _PAUSED
+
+
+class _Resume:
+    """Awaited by a runner task: keeps driving a stepper whose handler suspended."""
+
+    __slots__ = ("ctx", "first", "on_done", "pool", "stepper")
 
     def __init__(
         self,
-        coro: Coroutine[Any, Any, Any],
+        stepper: _Stepper,
         ctx: contextvars.Context,
         first: Any,
         on_done: DoneCallback,
-        suspended: Suspended,
+        pool: RunnerPool,
     ) -> None:
-        self.coro = coro
+        self.stepper = stepper
         self.ctx = ctx
-        self.first = first  # what the coroutine yielded when it first suspended
+        self.first = first  # what the handler yielded when it first suspended
         self.on_done = on_done
-        self.suspended = suspended
-        suspended.count += 1  # from its first suspension to its end
+        self.pool = pool
+        pool.suspended.count += 1  # from its first suspension to its end
 
-    def finish(self, value: Any, exc: BaseException | None) -> None:
-        self.suspended.count -= 1
+    def finish(self, failed: BaseException | None = None) -> None:
+        """The handler ended (or, with ``failed``, its stepper broke: dropped)."""
+        pool = self.pool
+        pool.suspended.count -= 1
+        if failed is None:
+            value, exc = self.stepper.outcome()
+            pool.spares.append(self.stepper)
+        else:  # pragma: no cover - _step_through catches what its handler raises
+            value, exc = None, failed
         self.on_done(value, exc)
 
     def __await__(self) -> Generator[Any, None, None]:
-        coro, run = self.coro, self.ctx.run
+        stepper, run = self.stepper, self.ctx.run
         to_yield = self.first
         while True:
             thrown: BaseException | None = None
             try:
                 yield to_yield
             except GeneratorExit:  # the runner task is being destroyed
-                self.suspended.count -= 1
-                coro.close()
+                self.pool.suspended.count -= 1
+                stepper.driver.close()
                 raise
             except BaseException as exc:  # the Task threw in: a cancellation
                 thrown = exc
             try:
                 if thrown is None:
-                    to_yield = run(coro.send, None)
+                    to_yield = run(stepper.send, None)
                 else:
-                    to_yield = run(coro.throw, thrown)
-            except StopIteration as stop:
-                self.finish(stop.value, None)
+                    to_yield = run(stepper.driver.throw, thrown)
+            except BaseException as exc:  # pragma: no cover - see finish
+                self.finish(exc)
                 return
-            except BaseException as exc:
-                self.finish(None, exc)
+            if to_yield is _PAUSED:
+                self.finish()
                 return
 
 
 class _Cancelled:
-    """Like ``_Resume`` but first throws CancelledError into the coroutine."""
+    """Like ``_Resume`` but first throws CancelledError into the handler."""
 
     __slots__ = ("job",)
 
@@ -149,12 +203,12 @@ class _Cancelled:
     def __await__(self) -> Generator[Any, None, None]:
         job = self.job
         try:
-            to_yield = job.ctx.run(job.coro.throw, asyncio.CancelledError())
-        except StopIteration as stop:
-            job.finish(stop.value, None)
+            to_yield = job.ctx.run(job.stepper.driver.throw, asyncio.CancelledError())
+        except BaseException as exc:  # pragma: no cover - see _Resume.finish
+            job.finish(exc)
             return
-        except BaseException as exc:
-            job.finish(None, exc)
+        if to_yield is _PAUSED:
+            job.finish()
             return
         job.first = to_yield
         yield from job.__await__()
@@ -217,7 +271,7 @@ class _Runner:
 class RunnerPool:
     """Runs a server's handler coroutines, eagerly when possible (see above)."""
 
-    __slots__ = ("idle", "loop", "spare", "suspended", "waiting")
+    __slots__ = ("idle", "loop", "ready", "spare", "spares", "suspended", "waiting")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, suspended: Suspended | None = None) -> None:
         self.loop = loop
@@ -233,6 +287,10 @@ class RunnerPool:
         #: first is made by the server's first coroutine handler, which waits for
         #: it: a server whose handlers are all plain functions has no runner.
         self.spare: _Runner | None = None
+        #: The stepper the next handler starts in, and the ones its suspended
+        #: handlers gave back (_Stepper): created as handlers first suspend at once.
+        self.ready: _Stepper | None = None
+        self.spares: list[_Stepper] = []
 
     def run(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback) -> None:
         """Start ``coro``; ``on_done`` fires now if it ends without suspending."""
@@ -254,37 +312,50 @@ class RunnerPool:
                 self.spare = _Runner(self)
             return
         runner = idle[-1]
+        # The ready stepper, taken while it runs: a handler that starts another
+        # handler of this pool from inside its step gets a spare.
+        stepper = self.ready
+        if stepper is None:
+            stepper = self.spares.pop() if self.spares else _Stepper()
+        else:
+            self.ready = None
+        stepper.coro = coro
         ctx = _COPY_CONTEXT()
         loop, task = self.loop, runner.task
         # Protocol callbacks run outside any task; a caller inside one (a handler
         # ending in a runner starts the connection's next; a test driving the
         # protocol by hand) gets its task back afterwards.
-        outer = _CURRENT.get(loop)  # what current_task() reads, minus a call
-        if outer is not None:
-            _LEAVE(loop, outer)
-        _ENTER(loop, task)
+        # The lend is what _enter_task/_leave_task do, on their dict directly (two
+        # calls fewer; _internals_misfit checks that current_task() reads it).
+        current = _CURRENT
+        outer = current.get(loop)
+        current[loop] = task
         try:
-            first = ctx.run(coro.send, None)
-        except StopIteration as stop:  # apart: compiled, a typed catch is cheaper
-            _LEAVE(loop, task)
-            if outer is not None:
-                _ENTER(loop, outer)
-            on_done(stop.value, None)
-            return
-        except BaseException as exc:
-            _LEAVE(loop, task)
-            if outer is not None:
-                _ENTER(loop, outer)
+            first = ctx.run(stepper.send, None)
+        except BaseException as exc:  # pragma: no cover - see _Resume.finish
+            if outer is None:
+                del current[loop]
+            else:
+                current[loop] = outer
             on_done(None, exc)
             return
-        _LEAVE(loop, task)
-        if outer is not None:
-            _ENTER(loop, outer)
+        if outer is None:
+            del current[loop]
+        else:
+            current[loop] = outer
+        if first is _PAUSED:  # ended without suspending: the usual case
+            if self.ready is None:
+                self.ready = stepper
+            else:
+                self.spares.append(stepper)
+            result, failure = stepper.outcome()
+            on_done(result, failure)
+            return
         if idle and idle[-1] is runner:
             idle.pop()
         else:  # pragma: no cover - the step itself borrowed runners
             idle.remove(runner)
-        runner.hand(_Resume(coro, ctx, first, on_done, self.suspended))
+        runner.hand(_Resume(stepper, ctx, first, on_done, self))
         if not idle and self.spare is None:
             self.spare = _Runner(self)  # started by the time the next handler comes
 
@@ -295,13 +366,17 @@ class RunnerPool:
             self._start(coro, on_done)
 
     def trim(self) -> None:
-        """Retire idle runners past _KEEP_IDLE, half the excess at a time (the tick)."""
+        """Retire idle runners and spare steppers past _KEEP_IDLE, half the excess
+        at a time (the tick)."""
         excess = len(self.idle) - _KEEP_IDLE
         if excess > 0:
             n = (excess + 1) // 2
             for runner in self.idle[:n]:
                 self._retire(runner)
             del self.idle[:n]
+        excess = len(self.spares) - _KEEP_IDLE
+        if excess > 0:
+            del self.spares[: (excess + 1) // 2]  # each closes as it is freed
 
     def close(self) -> None:
         """End the idle runners; busy ones end with their handlers."""
@@ -384,9 +459,8 @@ def _internals_misfit() -> str | None:
     """Why the direct path cannot run on this Python, or None when it can.
 
     Checks, on a real running loop from a plain callback (as a protocol callback
-    runs), that lending a Task with _enter_task makes it what current_task() and
-    _current_tasks report, inside a coroutine step too, and that _leave_task
-    undoes it.
+    runs), that a task stored in _current_tasks is what current_task() reports,
+    inside a coroutine step too, and that removing it leaves no task current.
     """
     if _current_tasks_any is None or not isinstance(_current_tasks_any, dict):
         return "asyncio.tasks has no _current_tasks dict"
@@ -399,9 +473,9 @@ def _internals_misfit() -> str | None:
             if asyncio.current_task(loop) is not None or _current_tasks.get(loop) is not None:
                 outcome.append("a task is current outside any task")
                 return
-            _enter_task(loop, lent)
+            _current_tasks[loop] = lent
             try:
-                seen = (asyncio.current_task(loop), _current_tasks.get(loop))
+                seen = asyncio.current_task(loop)
                 coro = _current()
                 try:
                     coro.send(None)
@@ -409,11 +483,11 @@ def _internals_misfit() -> str | None:
                 except StopIteration as stop:
                     inner = stop.value
             finally:
-                _leave_task(loop, lent)
-            if seen != (lent, lent) or inner is not lent:
-                outcome.append("_enter_task does not make the task current")
-            elif asyncio.current_task(loop) is not None or _current_tasks.get(loop) is not None:
-                outcome.append("_leave_task does not clear the current task")
+                _current_tasks.pop(loop, None)
+            if seen is not lent or inner is not lent:
+                outcome.append("current_task() does not read _current_tasks")
+            elif asyncio.current_task(loop) is not None:
+                outcome.append("a task stays current once out of _current_tasks")
             else:
                 outcome.append(None)
         except Exception as exc:  # pragma: no cover - a shape we do not know

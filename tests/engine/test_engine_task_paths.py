@@ -33,18 +33,17 @@ def test_every_supported_python_gets_the_direct_path() -> None:
 
 
 def test_a_current_task_kept_elsewhere_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
-    # As if a new Python kept the running task in C state: entering a task no
-    # longer shows in what current_task() reports.
-    monkeypatch.setattr(tasks, "_enter_task", lambda loop, task: None)
-    monkeypatch.setattr(tasks, "_leave_task", lambda loop, task: None)
-    assert tasks._internals_misfit() == "_enter_task does not make the task current"
+    # As if a new Python kept the running task in C state: storing a task in the
+    # dict no longer shows in what current_task() reports.
+    monkeypatch.setattr(tasks, "_current_tasks", {})
+    assert tasks._internals_misfit() == "current_task() does not read _current_tasks"
 
 
 def test_internals_that_raise_are_detected(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(loop: Any, task: Any) -> None:
+    def refuse(loop: Any = None) -> None:
         raise RuntimeError("not the running loop")
 
-    monkeypatch.setattr(tasks, "_enter_task", refuse)
+    monkeypatch.setattr(asyncio, "current_task", refuse)
     assert tasks._internals_misfit() == "RuntimeError: not the running loop"
 
 
@@ -154,6 +153,9 @@ def test_runners_grow_with_suspended_handlers_and_the_tick_trims_them(run: Any) 
         for _ in range(10):
             runners.trim()
         assert len(runners.idle) == tasks._KEEP_IDLE
+        # the steppers the 40 suspended handlers ran in are kept for reuse, as
+        # many as the idle runners once trimmed
+        assert len(runners.spares) == tasks._KEEP_IDLE
         await asyncio.sleep(0)
         live = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         assert len(live) == tasks._KEEP_IDLE + (runners.spare is not None)
@@ -222,3 +224,70 @@ def test_an_idle_runner_cancelled_from_outside_leaves_the_pool(run: Any) -> None
         return seen
 
     assert run(go()) == ["served"]
+
+
+def test_a_handler_that_starts_another_from_its_step_gets_both_answers(run: Any) -> None:
+    """A handler can start another handler of its pool before it ends (a test or an
+    app driving a protocol by hand): the inner one runs in a stepper of its own."""
+
+    async def go() -> list[Any]:
+        runners = await started_pool()
+        seen: list[Any] = []
+
+        async def inner() -> str:
+            return "inner"
+
+        async def outer() -> str:
+            runners.run(inner(), lambda value, exc: seen.append(value if exc is None else exc))
+            return "outer"
+
+        runners.run(outer(), lambda value, exc: seen.append(value if exc is None else exc))
+        runners.run(outer(), lambda value, exc: seen.append(value if exc is None else exc))
+        runners.close()
+        return seen
+
+    assert run(go()) == ["inner", "outer", "inner", "outer"]
+
+
+def test_each_handler_gets_its_own_outcome(run: Any) -> None:
+    """Handlers that return, raise, return None, suspend and raise, one after another
+    in the same pool: nothing of one outcome carries over into the next."""
+
+    async def go() -> list[Any]:
+        runners = await started_pool()
+        seen: list[Any] = []
+
+        def record(value: Any, exc: BaseException | None) -> None:
+            seen.append(("raised", type(exc).__name__, str(exc)) if exc is not None else value)
+
+        async def returns(value: Any) -> Any:
+            return value
+
+        async def raises(message: str) -> None:
+            raise LookupError(message)
+
+        async def suspends_then(value: Any, fail: bool) -> Any:
+            await asyncio.sleep(0)
+            if fail:
+                raise ValueError(value)
+            return value
+
+        runners.run(returns("a"), record)
+        runners.run(raises("b"), record)
+        runners.run(returns(None), record)
+        runners.run(suspends_then("c", False), record)
+        runners.run(suspends_then("d", True), record)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        runners.run(returns("e"), record)
+        runners.close()
+        return seen
+
+    assert run(go()) == [
+        "a",
+        ("raised", "LookupError", "b"),
+        None,
+        "c",
+        ("raised", "ValueError", "d"),
+        "e",
+    ]
