@@ -68,6 +68,8 @@ MODULES = (
     "blazeasgi.engine.exchange",
     "blazeasgi.engine.transports",
     "blazeasgi.engine.tasks",
+    # Chooses RunnerPool or its fallback; TaskPerRequest shares the runners' slot.
+    "blazeasgi.engine.taskpaths",
     # H2Exchange subclasses Exchange: a compiled class admits only compiled subclasses.
     "blazeasgi.engine.h2exchange",
     "blazeasgi.engine.h2fields",

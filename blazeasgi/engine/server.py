@@ -20,7 +20,7 @@ from . import http2
 from .accepting import Listener
 from .exchange import Exchange
 from .serverstate import ConnectionFactory, Dispatch, LiveWebSocket, ServerState
-from .tasks import HANDLER_PATH
+from .taskpaths import HANDLER_PATH
 
 __all__ = ["Dispatch", "LiveWebSocket", "ServedApp", "Server", "ServerState", "StartupFailed"]
 

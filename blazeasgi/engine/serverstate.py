@@ -22,7 +22,8 @@ from .connstate import READ_SIZE
 from .exchange import Exchange
 from .http2 import HTTP2Connection
 from .http11 import default_headers
-from .tasks import HandlerRunners, RunnerPool, Suspended, TaskPerRequest
+from .taskpaths import HandlerRunners, TaskPerRequest
+from .tasks import RunnerPool, Suspended
 
 #: What an interface gives the engine per request: None when the response was
 #: produced synchronously, else a coroutine the engine runs (see tasks.RunnerPool).

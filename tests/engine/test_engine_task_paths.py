@@ -1,9 +1,10 @@
 """Which mechanism runs handler coroutines, and the fallback when asyncio changes.
 
-The direct path (tasks.RunnerPool) relies on three asyncio internals; they are
-checked at import and a Python where they behave differently gets a Task per
-request instead (tasks.TaskPerRequest). These tests check the check, and run the
-ASGI, anyio and fairness tests through the fallback (forced with BLAZEASGI_TASKS=task).
+The direct path (tasks.RunnerPool) relies on one asyncio internal, the dict
+current_task() reads; it is checked at import (taskpaths.py) and a Python where it
+behaves differently gets a Task per request instead (taskpaths.TaskPerRequest).
+These tests check the check, and run the ASGI, anyio and fairness tests through the
+fallback (forced with BLAZEASGI_TASKS=task).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from blazeasgi.engine import tasks
+from blazeasgi.engine import taskpaths, tasks
 
 from ..conftest import MockConnection, started_pool
 
@@ -26,17 +27,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_supported_python_gets_the_direct_path() -> None:
     if os.environ.get("BLAZEASGI_TASKS") == "task":
-        assert tasks.HandlerRunners is tasks.TaskPerRequest
+        assert taskpaths.HandlerRunners is taskpaths.TaskPerRequest
     else:
-        assert tasks._internals_misfit() is None
-        assert tasks.HandlerRunners is tasks.RunnerPool
+        assert taskpaths._internals_misfit() is None
+        assert taskpaths.HandlerRunners is tasks.RunnerPool
 
 
 def test_a_current_task_kept_elsewhere_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
     # As if a new Python kept the running task in C state: storing a task in the
     # dict no longer shows in what current_task() reports.
-    monkeypatch.setattr(tasks, "_current_tasks", {})
-    assert tasks._internals_misfit() == "current_task() does not read _current_tasks"
+    monkeypatch.setattr(taskpaths, "_current_tasks", {})
+    assert taskpaths._internals_misfit() == "current_task() does not read _current_tasks"
 
 
 def test_internals_that_raise_are_detected(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +45,7 @@ def test_internals_that_raise_are_detected(monkeypatch: pytest.MonkeyPatch) -> N
         raise RuntimeError("not the running loop")
 
     monkeypatch.setattr(asyncio, "current_task", refuse)
-    assert tasks._internals_misfit() == "RuntimeError: not the running loop"
+    assert taskpaths._internals_misfit() == "RuntimeError: not the running loop"
 
 
 async def suspending_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -61,7 +62,7 @@ def test_task_per_request_answers_in_a_real_task(run: Any, path: str) -> None:
     async def go() -> bytes:
         conn = MockConnection(suspending_app)
         conn.state.runners.close()
-        conn.state.runners = tasks.TaskPerRequest(conn.state.loop, conn.state.suspended)
+        conn.state.runners = taskpaths.TaskPerRequest(conn.state.loop, conn.state.suspended)
         conn.feed(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode() * 2)
         return await conn.settle()
 
@@ -101,7 +102,8 @@ async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @pytest.mark.skipif(
-    tasks.HandlerRunners is tasks.TaskPerRequest, reason="the fallback runs a Task per request by design"
+    taskpaths.HandlerRunners is taskpaths.TaskPerRequest,
+    reason="the fallback runs a Task per request by design",
 )
 def test_a_connection_per_request_creates_no_task(run: Any) -> None:
     """Short connections (nginx's default upstream): handlers that never suspend
