@@ -14,19 +14,11 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from .tasks import DoneCallback, RunnerPool, Suspended
+from .tasks import CURRENT_TASKS, HAS_CURRENT_TASKS, DoneCallback, RunnerPool, Suspended
 
-try:
-    from asyncio.tasks import (  # type: ignore[attr-defined]
-        _current_tasks as _current_tasks_any,
-    )
-except ImportError:  # pragma: no cover - a CPython without it: the fallback
-    _current_tasks_any = None
-
-#: The dict the direct path writes (tasks._CURRENT, the same object), checked here.
-_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = (
-    _current_tasks_any if isinstance(_current_tasks_any, dict) else {}
-)
+#: The dict the direct path writes, under a name of this module's own (the tests
+#: replace it with another dict to play a Python that keeps the current task elsewhere).
+_current_tasks = CURRENT_TASKS
 
 
 #: Python 3.12+ can start a Task eagerly: its first step runs inside the Task
@@ -96,7 +88,7 @@ def _internals_misfit() -> str | None:
     runs), that a task stored in _current_tasks is what current_task() reports,
     inside a coroutine step too, and that removing it leaves no task current.
     """
-    if _current_tasks_any is None or not isinstance(_current_tasks_any, dict):
+    if not HAS_CURRENT_TASKS:  # pragma: no cover - every supported Python has it
         return "asyncio.tasks has no _current_tasks dict"
     loop = asyncio.new_event_loop()
     outcome: list[str | None] = []

@@ -53,10 +53,12 @@ try:
 except ImportError:  # pragma: no cover - a CPython without it: the fallback
     _current_tasks_any = None
 
+#: Whether this asyncio has that dict (taskpaths.py checks how it behaves).
+HAS_CURRENT_TASKS: Final = isinstance(_current_tasks_any, dict)
 #: That dict, written directly (two calls fewer than _enter_task/_leave_task).
 #: Final: compiled, a C static where a module global is a dict look-up at every use.
-_CURRENT: Final[dict[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = (
-    _current_tasks_any if isinstance(_current_tasks_any, dict) else {}
+CURRENT_TASKS: Final[dict[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = (
+    _current_tasks_any if HAS_CURRENT_TASKS else {}
 )
 _COPY_CONTEXT: Final = contextvars.copy_context
 
@@ -321,7 +323,7 @@ class RunnerPool:
         # protocol by hand) gets its task back afterwards.
         # The lend is what _enter_task/_leave_task do, on their dict directly (two
         # calls fewer; _internals_misfit checks that current_task() reads it).
-        current = _CURRENT
+        current = CURRENT_TASKS
         outer = current.get(loop)
         current[loop] = task
         try:
